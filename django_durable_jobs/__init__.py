@@ -1,0 +1,75 @@
+"""Durable background jobs and checkpointed workflows for Django.
+
+The public API lives here; every other module is internal.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Name -> internal module. Imported lazily (PEP 562) because most of them
+# need Django's app registry, which is not ready when INSTALLED_APPS imports
+# this package.
+_EXPORTS = {
+    "CannotPauseStatus": "exceptions",
+    "CheckpointMismatch": "exceptions",
+    "CollectAll": "strategies",
+    "DurableJobsError": "exceptions",
+    "FailFast": "strategies",
+    "FanOutFailed": "exceptions",
+    "JobAlreadyPaused": "exceptions",
+    "JobInterrupted": "exceptions",
+    "JobNotFound": "exceptions",
+    "JobNotPaused": "exceptions",
+    "NoRetry": "exceptions",
+    "PauseMode": "models",
+    "QueueAlreadyPaused": "exceptions",
+    "QueueNotPaused": "exceptions",
+    "RetryAfter": "exceptions",
+    "Status": "models",
+    "Threshold": "strategies",
+    "UnknownJob": "exceptions",
+    "WorkerAlreadyPaused": "exceptions",
+    "WorkerNotFound": "exceptions",
+    "WorkerNotPaused": "exceptions",
+    "aenqueue": "enqueuing",
+    "call": "workflows",
+    "cancel_job": "transitions",
+    "cron": "scheduling",
+    "current_job": "context",
+    "daily": "scheduling",
+    "enqueue": "enqueuing",
+    "every": "scheduling",
+    "fan_out": "workflows",
+    "is_job_paused": "transitions",
+    "is_queue_paused": "transitions",
+    "job": "registry",
+    "pause_job": "transitions",
+    "pause_queue": "transitions",
+    "pause_worker": "transitions",
+    "paused_jobs": "transitions",
+    "paused_queues": "transitions",
+    "resume_job": "transitions",
+    "resume_queue": "transitions",
+    "resume_worker": "transitions",
+    "retry_job": "transitions",
+    "schedule": "scheduling",
+    "sub": "workflows",
+    "weekly": "scheduling",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'django_durable_jobs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

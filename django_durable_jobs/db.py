@@ -1,0 +1,326 @@
+"""Every dialect-specific statement of the job system lives here.
+
+Internal module. PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` and wakes
+workers with LISTEN/NOTIFY; SQLite serialises writers with ``BEGIN
+IMMEDIATE`` (set up in ``apps.configure_sqlite``) and is polled.
+
+Fencing: every write made on behalf of a running execution names the
+execution's lease token, so a paused, cancelled or reclaimed job ignores
+writes from an execution that no longer owns it.
+
+Lock order, to stay free of deadlocks: fan-out rows before job rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from .conf import jobs_settings
+
+WORK_CHANNEL = "durable_jobs_work"
+CONTROL_CHANNEL = "durable_jobs_control"
+#: Claims hold this advisory lock shared, queue pauses exclusively: a pause
+#: waits for claims in flight, and claims after it see the paused row.
+CLAIM_LOCK_KEY = 0x6A6F6273  # "jobs"
+
+JOB = "durable_jobs_job"
+QUEUESTATE = "durable_jobs_queuestate"
+
+CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id"
+
+
+def alias() -> str:
+    return jobs_settings.DATABASE
+
+
+def vendor(using: str | None = None) -> str:
+    return connections[using or alias()].vendor
+
+
+def is_postgres(using: str | None = None) -> bool:
+    return vendor(using) == "postgresql"
+
+
+def _in(values: Sequence[Any]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _db_now(using: str) -> str:
+    return "now()" if is_postgres(using) else "%s"
+
+
+def py_now_param(using: str) -> list[Any]:
+    """SQLite has no shared clock worth the name: use this process's, adapted."""
+    if is_postgres(using):
+        return []
+    return [connections[using].ops.adapt_datetimefield_value(timezone.now())]
+
+
+def adapt(using: str, value: datetime | None) -> Any:
+    """A datetime as the driver wants it in a raw statement."""
+    return connections[using].ops.adapt_datetimefield_value(value)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+# --------------------------------------------------------------------------- notify
+
+
+def notify_work(using: str, queues: Iterable[str]) -> None:
+    """Wake workers of ``queues`` when the current transaction commits."""
+    if not is_postgres(using):
+        return
+    with connections[using].cursor() as cursor:
+        for queue in sorted(set(queues)):
+            cursor.execute("SELECT pg_notify(%s, %s)", [WORK_CHANNEL, queue])
+
+
+def notify_control(using: str, message: dict[str, Any]) -> None:
+    """Tell every worker about a pause, resume or cancel (delivered on commit)."""
+    if not is_postgres(using):
+        return
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, json.dumps(message)])
+
+
+# --------------------------------------------------------------------------- claim
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    id: int
+    name: str
+    queue: str
+    priority: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempt: int
+    max_retries: int
+    fanout_id: int | None
+    lease: str
+
+
+def claim(
+    using: str, worker_id: str, lease: str, queues: Sequence[str] | None, limit: int
+) -> list[ClaimedJob]:
+    """Claim up to ``limit`` runnable jobs in one statement.
+
+    ``queues=None`` means every queue. Jobs of paused queues are skipped by
+    the statement itself, so no cached pause state can race a pause.
+    """
+    lease_seconds = jobs_settings.LEASE_SECONDS
+    queue_filter = f"AND queue IN ({_in(queues)})" if queues else ""
+    queue_params = list(queues or [])
+    if is_postgres(using):
+        sql = f"""
+            UPDATE {JOB} SET status = 'running', lease = %s, worker_id = %s,
+                attempt = attempt + 1, started_at = now(), updated_at = now(),
+                lease_expires_at = now() + make_interval(secs => %s)
+            WHERE id IN (
+                SELECT id FROM {JOB}
+                WHERE status = 'pending' AND run_after <= now() {queue_filter}
+                  AND queue NOT IN (SELECT queue FROM {QUEUESTATE} WHERE paused)
+                ORDER BY priority DESC, id LIMIT %s
+                FOR UPDATE SKIP LOCKED)
+            RETURNING {CLAIM_COLUMNS}"""
+        params = [lease, worker_id, lease_seconds, *queue_params, limit]
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CLAIM_LOCK_KEY])
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    else:
+        now = timezone.now()
+        sql = f"""
+            UPDATE {JOB} SET status = 'running', lease = %s, worker_id = %s,
+                attempt = attempt + 1, started_at = %s, updated_at = %s, lease_expires_at = %s
+            WHERE id IN (
+                SELECT id FROM {JOB}
+                WHERE status = 'pending' AND run_after <= %s {queue_filter}
+                  AND queue NOT IN (SELECT queue FROM {QUEUESTATE} WHERE paused)
+                ORDER BY priority DESC, id LIMIT %s)
+            RETURNING {CLAIM_COLUMNS}"""
+        stamp = adapt(using, now)
+        params = [
+            lease, worker_id, stamp, stamp,
+            adapt(using, now + timedelta(seconds=lease_seconds)),
+            stamp, *queue_params, limit,
+        ]
+        with transaction.atomic(using=using), connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    jobs = [
+        ClaimedJob(r[0], r[1], r[2], r[3], _json(r[4]), _json(r[5]), r[6], r[7], r[8], lease)
+        for r in rows
+    ]
+    jobs.sort(key=lambda j: (-j.priority, j.id))
+    return jobs
+
+
+def queue_pause_lock(using: str) -> None:
+    """Inside a transaction: wait for claims in flight, block new ones until commit."""
+    if is_postgres(using):
+        with connections[using].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def renew_leases(using: str, worker_id: str, owned: dict[int, str]) -> set[int]:
+    """Extend the leases this worker still holds; returns the ids it still owns."""
+    if not owned:
+        return set()
+    ids = list(owned)
+    tokens = sorted(set(owned.values()))
+    if is_postgres(using):
+        sql = f"""UPDATE {JOB} SET lease_expires_at = now() + make_interval(secs => %s)
+                  WHERE id = ANY(%s) AND lease = ANY(%s) AND status = 'running'
+                  RETURNING id, lease"""
+        params: list[Any] = [jobs_settings.LEASE_SECONDS, ids, tokens]
+    else:
+        expiry = adapt(using, timezone.now() + timedelta(seconds=jobs_settings.LEASE_SECONDS))
+        sql = f"""UPDATE {JOB} SET lease_expires_at = %s
+                  WHERE id IN ({_in(ids)}) AND lease IN ({_in(tokens)}) AND status = 'running'
+                  RETURNING id, lease"""
+        params = [expiry, *ids, *tokens]
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall() if owned.get(row[0]) == row[1]}
+
+
+def owned_subset(using: str, owned: dict[int, str]) -> set[int]:
+    """Which of these (id, lease) pairs still own their job (a read, no write)."""
+    if not owned:
+        return set()
+    ids = list(owned)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, lease FROM {JOB} WHERE id IN ({_in(ids)}) AND status = 'running'", ids
+        )
+        return {row[0] for row in cursor.fetchall() if owned.get(row[0]) == row[1]}
+
+
+def reclaim_expired(using: str) -> list[int]:
+    """Put running jobs whose lease expired (their worker died) back to pending.
+
+    The lost attempt is not counted. A job whose graceful pause was pending
+    is paused instead.
+    """
+    now = _db_now(using)
+    sql = f"""UPDATE {JOB} SET
+                 status = CASE WHEN pause_requested IS NULL THEN 'pending' ELSE 'paused' END,
+                 pause_mode = CASE WHEN pause_requested IS NULL THEN pause_mode ELSE pause_requested END,
+                 paused_at = CASE WHEN pause_requested IS NULL THEN paused_at ELSE {now} END,
+                 pause_requested = NULL,
+                 lease = NULL, lease_expires_at = NULL, worker_id = NULL,
+                 attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END,
+                 last_error = 'worker lost: lease expired, job reclaimed',
+                 updated_at = {now}
+              WHERE status = 'running' AND lease_expires_at < {now}
+              RETURNING id"""
+    params = py_now_param(using) * 3
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def fenced_update(using: str, job_id: int, lease: str, assignments: str, params: list[Any]) -> str | None:
+    """``UPDATE job SET <assignments> WHERE id AND lease match``; returns the new status.
+
+    ``None`` means the execution no longer owns the job and nothing was written.
+    """
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {JOB} SET {assignments} WHERE id = %s AND lease = %s AND status = 'running' "
+            "RETURNING status",
+            [*params, job_id, lease],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def touch_owned(using: str, job_id: int, lease: str) -> bool:
+    """Inside a transaction: lock the job row if this execution still owns it."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {JOB} WHERE id = %s AND lease = %s AND status = 'running'"
+            + (" FOR UPDATE" if is_postgres(using) else ""),
+            [job_id, lease],
+        )
+        return cursor.fetchone() is not None
+
+
+def now_expression(using: str) -> tuple[str, list[Any]]:
+    """SQL for "now" and its parameters: the database clock where there is one."""
+    return _db_now(using), py_now_param(using)
+
+
+# --------------------------------------------------------------------------- outcomes
+#
+# Each returns the job's new status, or None when the execution no longer owns
+# the job (nothing written). A graceful pause requested while the job ran turns
+# a retry, a failure or a release into "paused".
+
+_FREE = "lease = NULL, lease_expires_at = NULL, worker_id = NULL"
+_PAUSE_IF_REQUESTED = (
+    "status = CASE WHEN pause_requested IS NULL THEN %s ELSE 'paused' END, "
+    "pause_mode = CASE WHEN pause_requested IS NULL THEN pause_mode ELSE pause_requested END, "
+    "paused_at = CASE WHEN pause_requested IS NULL THEN paused_at ELSE %s END, "
+    "pause_requested = NULL"
+)
+
+
+def complete(using: str, job_id: int, lease: str, result: Any) -> str | None:
+    now = adapt(using, timezone.now())
+    return fenced_update(
+        using, job_id, lease,
+        f"status = 'completed', result = %s, {_FREE}, pause_requested = NULL, paused_at = NULL, "
+        "paused_by = '', pause_reason = '', pause_mode = '', finished_at = %s, updated_at = %s",
+        [json.dumps(result), now, now],
+    )
+
+
+def fail(using: str, job_id: int, lease: str, error: str, *, pausable: bool = True) -> str | None:
+    now = adapt(using, timezone.now())
+    if not pausable:
+        return fenced_update(
+            using, job_id, lease,
+            f"status = 'failed', last_error = %s, {_FREE}, pause_requested = NULL, "
+            "finished_at = %s, updated_at = %s",
+            [error, now, now],
+        )
+    return fenced_update(
+        using, job_id, lease,
+        f"{_PAUSE_IF_REQUESTED}, last_error = %s, {_FREE}, "
+        "finished_at = CASE WHEN pause_requested IS NULL THEN %s ELSE NULL END, updated_at = %s",
+        ["failed", now, error, now, now],
+    )
+
+
+def retry(using: str, job_id: int, lease: str, error: str, run_after: datetime) -> str | None:
+    now = adapt(using, timezone.now())
+    return fenced_update(
+        using, job_id, lease,
+        f"{_PAUSE_IF_REQUESTED}, last_error = %s, run_after = %s, {_FREE}, updated_at = %s",
+        ["pending", now, error, adapt(using, run_after), now],
+    )
+
+
+def release(using: str, job_id: int, lease: str) -> str | None:
+    """Give back a job this worker will not run now; the attempt does not count."""
+    now = adapt(using, timezone.now())
+    return fenced_update(
+        using, job_id, lease,
+        f"{_PAUSE_IF_REQUESTED}, attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, "
+        f"{_FREE}, updated_at = %s",
+        ["pending", now, now],
+    )

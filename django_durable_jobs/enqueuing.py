@@ -1,0 +1,162 @@
+"""Enqueue: validate arguments, insert Job rows, wake workers after commit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import db, signals
+from .conf import jobs_settings
+from .models import UNFINISHED, Job
+from .registry import JobDefinition, get_definition, validate_queue_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+def enqueue(name: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+    """Enqueue the job registered under ``name`` (or a job function)."""
+    return get_definition(name).enqueue(*args, **kwargs)
+
+
+async def aenqueue(name: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+    """Async twin of :func:`enqueue`."""
+    return await get_definition(name).aenqueue(*args, **kwargs)
+
+
+def check_json(job_name: str, what: str, value: Any) -> None:
+    """Refuse a value that would not survive a JSON round trip, naming it."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"{what} of job {job_name!r} is not JSON-serialisable: {exc} (value: {value!r:.100})"
+        ) from None
+
+
+def check_arguments(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    try:
+        bound = definition.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"bad arguments for job {definition.name!r}: {exc}") from None
+    for param, value in bound.arguments.items():
+        check_json(definition.name, f"argument {param!r}", value)
+
+
+def resolve_run_after(run_after: datetime | timedelta | None) -> datetime:
+    now = timezone.now()
+    if run_after is None:
+        return now
+    if isinstance(run_after, timedelta):
+        return now + run_after
+    if isinstance(run_after, datetime):
+        if settings.USE_TZ and timezone.is_naive(run_after):
+            raise ValueError(f"run_after must be an aware datetime, got naive {run_after!r}")
+        return run_after
+    raise TypeError(f"run_after must be a datetime or timedelta, got {run_after!r}")
+
+
+def build_job(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any], **extra: Any) -> Job:
+    """An unsaved, validated Job row for one call of ``definition``."""
+    args = list(args)
+    check_arguments(definition, args, kwargs)
+    options = definition.options
+    queue = validate_queue_name(
+        options.queue or definition.queue or jobs_settings.DEFAULT_QUEUE
+    )
+    priority = options.priority if options.priority is not None else definition.priority
+    retries = options.retries if options.retries is not None else definition.retries
+    if retries is None:
+        retries = jobs_settings.DEFAULT_RETRIES
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise TypeError(f"priority must be an integer, got {priority!r}")
+    now = timezone.now()
+    fields: dict[str, Any] = dict(
+        name=definition.name,
+        queue=queue,
+        priority=priority,
+        args=args,
+        kwargs=dict(kwargs),
+        max_retries=retries,
+        unique_key=options.unique_key,
+        run_after=resolve_run_after(options.run_after),
+        created_at=now,
+        updated_at=now,
+    )
+    fields.update(extra)
+    return Job(**fields)
+
+
+def enqueue_definition(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> Job:
+    job = build_job(definition, args, kwargs)
+    return insert_one(job)
+
+
+def insert_one(job: Job) -> Job:
+    """Insert one job and wake workers on commit; honours ``unique_key``."""
+    alias = db.alias()
+    if job.unique_key is not None:
+        existing = _unfinished_with_key(job.unique_key, alias)
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic(using=alias, savepoint=job.unique_key is not None):
+            job.save(force_insert=True, using=alias)
+            db.notify_work(alias, {job.queue})
+    except IntegrityError:
+        if job.unique_key is None:
+            raise
+        existing = _unfinished_with_key(job.unique_key, alias)
+        if existing is None:
+            raise
+        return existing
+    signals.send_on_commit(signals.job_enqueued, alias, job=job)
+    return job
+
+
+def insert_many(jobs: list[Job]) -> list[Job]:
+    """Insert many jobs in one bulk statement and wake workers on commit."""
+    if not jobs:
+        return []
+    if any(job.unique_key is not None for job in jobs):
+        raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
+    alias = db.alias()
+    with transaction.atomic(using=alias, savepoint=False):
+        Job.objects.using(alias).bulk_create(jobs)
+        db.notify_work(alias, {job.queue for job in jobs})
+    if signals.job_enqueued.receivers:
+        for job in jobs:
+            signals.send_on_commit(signals.job_enqueued, alias, job=job)
+    return jobs
+
+
+def enqueue_many_definition(
+    definition: JobDefinition, calls: Iterable[tuple[Sequence[Any], dict[str, Any]] | Sequence[Any]]
+) -> list[Job]:
+    jobs = []
+    for position, call in enumerate(calls):
+        if (
+            isinstance(call, tuple | list)
+            and len(call) == 2
+            and isinstance(call[0], tuple | list)
+            and isinstance(call[1], dict)
+        ):
+            args, kwargs = call
+        else:
+            raise TypeError(
+                f"enqueue_many() item {position} must be an (args, kwargs) pair, got {call!r:.100}"
+            )
+        jobs.append(build_job(definition, args, kwargs))
+    return insert_many(jobs)
+
+
+def _unfinished_with_key(key: str, alias: str) -> Job | None:
+    return Job.objects.using(alias).filter(unique_key=key, status__in=UNFINISHED).first()

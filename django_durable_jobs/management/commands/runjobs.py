@@ -1,0 +1,85 @@
+"""``manage.py runjobs``: run a worker process."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from django_durable_jobs.conf import jobs_settings
+from django_durable_jobs.registry import validate_queue_name
+from django_durable_jobs.worker import Pool, Worker
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def queue_spec(value: str) -> tuple[str, int | None]:
+    """``NAME`` or ``NAME:CONCURRENCY``."""
+    name, _, count = value.partition(":")
+    try:
+        validate_queue_name(name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return name, positive_int(count) if count else None
+
+
+def build_pools(specs: list[tuple[str, int | None]], concurrency: int) -> list[Pool]:
+    """Queues with a count get their own slots; the others share ``concurrency``."""
+    if not specs:
+        return [Pool(queues=None, concurrency=concurrency)]
+    seen = [name for name, _ in specs]
+    duplicates = sorted({n for n in seen if seen.count(n) > 1})
+    if duplicates:
+        raise CommandError(f"queue given more than once: {', '.join(duplicates)}")
+    pools = [Pool(queues=[name], concurrency=count) for name, count in specs if count]
+    shared = [name for name, count in specs if not count]
+    if shared:
+        pools.append(Pool(queues=shared, concurrency=concurrency))
+    return pools
+
+
+class Command(BaseCommand):
+    help = "Run a durable-jobs worker: claim and execute jobs until stopped (SIGTERM/SIGINT)."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--queue", "-q", action="append", type=queue_spec, default=[], metavar="NAME[:CONCURRENCY]",
+            help="Queue to serve, optionally with its own slot count; repeatable. Default: every queue.",
+        )
+        parser.add_argument(
+            "--concurrency", "-c", type=positive_int, default=None,
+            help="Slots shared by queues without their own count (default: DURABLE_JOBS['CONCURRENCY']).",
+        )
+        parser.add_argument("--scheduler", action="store_true", help="Also fire due schedules.")
+        parser.add_argument("--burst", action="store_true", help="Exit when no runnable work is left.")
+        parser.add_argument("--paused", action="store_true", help="Start paused (resume from the admin).")
+        parser.add_argument("--worker-id", default=None, help="Registry id (default: host:pid:random).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        concurrency = options["concurrency"] or jobs_settings.CONCURRENCY
+        pools = build_pools(options["queue"], concurrency)
+        worker = Worker(
+            pools,
+            worker_id=options["worker_id"],
+            scheduler=options["scheduler"],
+            burst=options["burst"],
+            paused=options["paused"],
+        )
+        if options["verbosity"] >= 1:
+            self.stdout.write(f"worker {worker.id}: {', '.join(map(str, pools))}")
+        worker.run()
+        if options["verbosity"] >= 1:
+            stats = worker.stats
+            self.stdout.write(
+                f"worker {worker.id} stopped: {stats['completed']} completed, {stats['failed']} failed, "
+                f"{stats['retried']} retried"
+            )

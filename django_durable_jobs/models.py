@@ -1,0 +1,249 @@
+"""Tables: Job, Checkpoint, FanOut, QueueState and Worker (the registry).
+
+Rows change state only through :mod:`django_durable_jobs.transitions` (pause,
+resume, cancel, retry) and the worker's fenced writes in
+:mod:`django_durable_jobs.db`; the admin, the CLI and the Python API all use
+those, so a pause means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+UNFINISHED = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
+
+
+class PauseMode(models.TextChoices):
+    GRACEFUL = "graceful"
+    AGGRESSIVE = "aggressive"
+
+
+class Job(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=200, db_index=True)
+    queue = models.CharField(max_length=100, default="default")
+    priority = models.IntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    run_after = models.DateTimeField(default=timezone.now)
+    attempt = models.PositiveIntegerField(default=0, help_text="Attempts started (interrupted ones excluded).")
+    max_retries = models.PositiveIntegerField(default=0)
+    unique_key = models.CharField(max_length=255, null=True, blank=True)
+
+    # Ownership: a fresh token per claim; every write of the execution checks it.
+    lease = models.CharField(max_length=32, null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    worker_id = models.CharField(max_length=200, null=True, blank=True)
+
+    # Pause bookkeeping (job level). pause_requested marks a graceful pause of a running job.
+    pause_requested = models.CharField(max_length=16, choices=PauseMode.choices, null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+    pause_reason = models.TextField(blank=True, default="")
+    pause_mode = models.CharField(max_length=16, choices=PauseMode.choices, blank=True, default="")
+
+    # Workflows: a child of a fan-out, and the schedule fire it came from.
+    fanout = models.ForeignKey(
+        "FanOut", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    fanout_index = models.PositiveIntegerField(null=True, blank=True)
+    scheduled_for = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # The claim: runnable rows only, in claim order. Stays small however
+            # many finished jobs the table holds.
+            models.Index(
+                fields=["queue", "-priority", "id"],
+                name="durable_jobs_runnable",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="durable_jobs_running_lease",
+                condition=Q(status="running"),
+            ),
+            models.Index(fields=["queue", "status"], name="durable_jobs_queue_status"),
+            models.Index(fields=["fanout", "fanout_index"], name="durable_jobs_fanout_child"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                condition=Q(status__in=["pending", "running", "waiting", "paused"])
+                & Q(unique_key__isnull=False),
+                name="durable_jobs_unique_key_unfinished",
+            ),
+            models.UniqueConstraint(
+                fields=["name", "scheduled_for"],
+                condition=Q(scheduled_for__isnull=False),
+                name="durable_jobs_one_job_per_fire",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == Status.PAUSED
+
+    def pause(self, mode: str = PauseMode.GRACEFUL, *, by: str = "", reason: str = "") -> Job:
+        from .transitions import pause_job
+
+        return pause_job(self.pk, mode=mode, by=by, reason=reason)
+
+    def resume(self, *, by: str = "") -> Job:
+        from .transitions import resume_job
+
+        return resume_job(self.pk, by=by)
+
+    def cancel(self, *, by: str = "") -> Job:
+        from .transitions import cancel_job
+
+        return cancel_job(self.pk, by=by)
+
+    def retry(self, *, by: str = "") -> Job:
+        from .transitions import retry_job
+
+        return retry_job(self.pk, by=by)
+
+
+class Checkpoint(models.Model):
+    """The saved result of one ``call()`` of a workflow job."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="checkpoints")
+    index = models.PositiveIntegerField()
+    target = models.CharField(max_length=200)
+    value = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="durable_jobs_checkpoint_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.index} of job {self.job_id} ({self.target})"
+
+
+class FanOut(models.Model):
+    """A group of child jobs a parent waits on (one ``fan_out()`` call)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    parent = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="fanouts")
+    index = models.PositiveIntegerField(help_text="The parent's call index of this fan_out().")
+    strategy = models.JSONField(default=dict)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    total = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    cancel_on_parent_failure = models.BooleanField(default=True)
+    timeout_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "index"], name="durable_jobs_fanout_once")
+        ]
+        indexes = [
+            models.Index(
+                fields=["timeout_at"],
+                name="durable_jobs_fanout_timeout",
+                condition=Q(state="running"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"fan-out {self.index} of job {self.parent_id} ({self.state})"
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.cancelled
+
+
+class QueueState(models.Model):
+    """Durable pause state of one queue; a missing row means "running"."""
+
+    queue = models.CharField(max_length=100, primary_key=True)
+    paused = models.BooleanField(default=False)
+    pause_mode = models.CharField(max_length=16, choices=PauseMode.choices, blank=True, default="")
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+    paused_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["queue"]
+        verbose_name = "queue"
+
+    def __str__(self) -> str:
+        return f"{self.queue} ({'paused' if self.paused else 'running'})"
+
+
+class Worker(models.Model):
+    """The worker registry: one row per ``runjobs`` process."""
+
+    id = models.CharField(max_length=200, primary_key=True)
+    host = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    queues = models.JSONField(default=list, help_text="Queue names; empty means every queue.")
+    concurrency = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    paused = models.BooleanField(default=False)
+    pause_mode = models.CharField(max_length=16, choices=PauseMode.choices, blank=True, default="")
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-heartbeat_at"]
+
+    def __str__(self) -> str:
+        return self.id
+
+    def is_alive(self, now=None) -> bool:
+        from .conf import jobs_settings
+
+        now = now or timezone.now()
+        return (
+            self.stopped_at is None
+            and (now - self.heartbeat_at).total_seconds() < jobs_settings.WORKER_DEAD_SECONDS
+        )

@@ -1,0 +1,183 @@
+"""Job definitions: the ``@job`` decorator and the name -> handler registry."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import UnknownJob
+
+if TYPE_CHECKING:
+    from .models import Job
+
+_registry: dict[str, JobDefinition] = {}
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """Per-enqueue options; ``None`` means "the definition's default"."""
+
+    queue: str | None = None
+    priority: int | None = None
+    run_after: datetime | timedelta | None = None
+    retries: int | None = None
+    unique_key: str | None = None
+
+
+@dataclass(eq=False)
+class JobDefinition:
+    """A registered handler. Calling it runs the function directly."""
+
+    func: Callable[..., Any]
+    name: str
+    queue: str | None = None
+    priority: int = 0
+    retries: int | None = None
+    schedule: Any = None
+    options: JobOptions = field(default_factory=JobOptions)
+
+    def __post_init__(self) -> None:
+        self.is_async = inspect.iscoroutinefunction(self.func)
+        self.signature = inspect.signature(self.func)
+        self.__doc__ = self.func.__doc__
+        self.__wrapped__ = self.func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<job {self.name!r}>"
+
+    def using(
+        self,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        run_after: datetime | timedelta | None = None,
+        retries: int | None = None,
+        unique_key: str | None = None,
+    ) -> JobDefinition:
+        """A copy of this definition whose enqueues use the given options."""
+        new_options = replace(
+            self.options,
+            **{
+                k: v
+                for k, v in dict(
+                    queue=queue,
+                    priority=priority,
+                    run_after=run_after,
+                    retries=retries,
+                    unique_key=unique_key,
+                ).items()
+                if v is not None
+            },
+        )
+        return replace(self, options=new_options)
+
+    def enqueue(self, *args: Any, **kwargs: Any) -> Job:
+        """Store a job that runs ``func(*args, **kwargs)`` and wake a worker after commit."""
+        from .enqueuing import enqueue_definition
+
+        return enqueue_definition(self, args, kwargs)
+
+    async def aenqueue(self, *args: Any, **kwargs: Any) -> Job:
+        from asgiref.sync import sync_to_async
+
+        return await sync_to_async(self.enqueue)(*args, **kwargs)
+
+    def enqueue_many(
+        self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]] | Sequence[Any]]
+    ) -> list[Job]:
+        """Enqueue many calls in one bulk insert. Each item is ``(args, kwargs)``."""
+        from .enqueuing import enqueue_many_definition
+
+        return enqueue_many_definition(self, calls)
+
+
+def job(
+    func: Callable[..., Any] | str | None = None,
+    /,
+    *,
+    name: str | None = None,
+    queue: str | None = None,
+    priority: int = 0,
+    retries: int | None = None,
+    schedule: Any = None,
+) -> Any:
+    """Register a function as a job.
+
+    ``@job``, ``@job("name", queue=..., priority=..., retries=..., schedule=...)``
+    or ``@job(queue=...)``. The default name is ``"<module>.<function>"``.
+    """
+    if isinstance(func, str):
+        if name is not None:
+            raise TypeError("give the job name once: @job('name') or @job(name='name')")
+        name, func = func, None
+
+    def decorate(f: Callable[..., Any]) -> JobDefinition:
+        if not callable(f):
+            raise TypeError(f"@job needs a function, got {f!r}")
+        if retries is not None and (not isinstance(retries, int) or retries < 0):
+            raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+        if not isinstance(priority, int):
+            raise TypeError(f"priority must be an integer, got {priority!r}")
+        if queue is not None:
+            validate_queue_name(queue)
+        job_name = name or f"{f.__module__}.{f.__qualname__}"
+        definition = JobDefinition(
+            func=f, name=job_name, queue=queue, priority=priority, retries=retries, schedule=schedule
+        )
+        if schedule is not None:
+            from .scheduling import validate_spec
+
+            validate_spec(schedule)
+        register(definition)
+        return definition
+
+    if func is None:
+        return decorate
+    return decorate(func)
+
+
+def register(definition: JobDefinition) -> None:
+    existing = _registry.get(definition.name)
+    if existing is not None and existing.func is not definition.func:
+        same_place = (
+            existing.func.__module__ == definition.func.__module__
+            and existing.func.__qualname__ == definition.func.__qualname__
+        )
+        if not same_place:  # a module imported twice re-registers; two different jobs may not
+            raise ValueError(
+                f"job name {definition.name!r} is already used by "
+                f"{existing.func.__module__}.{existing.func.__qualname__}"
+            )
+    _registry[definition.name] = definition
+
+
+def get_definition(name_or_def: str | JobDefinition | Callable[..., Any]) -> JobDefinition:
+    if isinstance(name_or_def, JobDefinition):
+        return name_or_def
+    if isinstance(name_or_def, str):
+        try:
+            return _registry[name_or_def]
+        except KeyError:
+            raise UnknownJob(name_or_def) from None
+    for definition in _registry.values():
+        if definition.func is name_or_def:
+            return definition
+    raise UnknownJob(getattr(name_or_def, "__qualname__", repr(name_or_def)))
+
+
+def all_definitions() -> dict[str, JobDefinition]:
+    return dict(_registry)
+
+
+def validate_queue_name(queue: object) -> str:
+    if not isinstance(queue, str) or not queue or len(queue) > 100:
+        raise ValueError(f"queue name must be a non-empty string of at most 100 characters, got {queue!r}")
+    if ":" in queue or "," in queue or queue != queue.strip():
+        raise ValueError(f"queue name {queue!r} may not contain ':' ',' or surrounding spaces")
+    return queue

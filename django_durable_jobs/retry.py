@@ -1,0 +1,36 @@
+"""Retry policy: pure functions that decide, never write."""
+
+from __future__ import annotations
+
+import random
+import traceback
+
+from .conf import jobs_settings
+
+
+def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
+    """Delay before the retry that follows failed attempt number ``attempt`` (1-based).
+
+    Exponential (``BACKOFF_BASE * 2**(attempt-1)``, capped at ``BACKOFF_MAX``)
+    with +/- ``BACKOFF_JITTER`` of random spread so that failed jobs do not
+    come back in lockstep.
+    """
+    base = jobs_settings.BACKOFF_BASE * 2 ** max(attempt - 1, 0)
+    delay = min(base, jobs_settings.BACKOFF_MAX)
+    jitter = jobs_settings.BACKOFF_JITTER
+    if jitter:
+        delay *= 1 + (rng or random).uniform(-jitter, jitter)
+    return max(delay, 0.0)
+
+
+def should_retry(attempt: int, max_retries: int) -> bool:
+    """``retries=N`` means N extra attempts after the first."""
+    return attempt <= max_retries
+
+
+def describe_error(exc: BaseException) -> str:
+    """``"module.Class: message"`` then the traceback: what ``Job.last_error`` keeps."""
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    tb = "".join(traceback.format_exception(exc))
+    return f"{name}: {exc}\n\n{tb}"

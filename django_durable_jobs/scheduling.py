@@ -1,0 +1,463 @@
+"""Schedules: run a job every N seconds, daily, weekly or on a cron expression.
+
+    schedule(cleanup, every(minutes=5))
+    schedule("daily-report", daily(9, 0))          # 09:00 in settings.TIME_ZONE
+    schedule("backup", weekly("sun", 2, 0))
+    schedule("hourly-check", cron("0 * * * *"))
+    @job(schedule=every(seconds=30))               # the same, as a decorator option
+
+``runjobs --scheduler`` calls :func:`run_due`. The rules it follows:
+
+- **One job per fire time, however many schedulers run.** A fired job stores
+  its fire time in ``Job.scheduled_for`` and the database refuses a second
+  row with the same ``(name, scheduled_for)``; the scheduler that loses that
+  race simply creates nothing.
+- **Missed fires are coalesced.** Only the latest fire time at or before
+  "now" is ever enqueued, and only if the job has no fired row at or after
+  it. A scheduler that was down for three hours runs an hourly job once, not
+  three times.
+- **A schedule that has never fired fires at once** for its latest past fire
+  time (a new ``daily(9)`` deployed at 15:00 runs once right away). The rule
+  needs no state outside the job table, so every process agrees on it.
+- Scheduled jobs are enqueued with no arguments.
+
+Fire times: ``every()`` fires at whole multiples of its interval since the
+Unix epoch, so all processes agree on them (``every(hours=1)`` fires on the
+hour, UTC). ``daily()`` and ``weekly()`` follow the wall clock of
+``settings.TIME_ZONE``: a time skipped by a spring-forward fires at the first
+instant after the gap, a time repeated by a fall-back fires once, at its first
+occurrence. ``cron()`` is parsed and iterated by croniter in
+``settings.TIME_ZONE`` and keeps croniter's DST behaviour: a skipped time fires
+after the gap, a repeated time fires in both occurrences.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from croniter import CroniterError, croniter
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import db, signals
+from .exceptions import UnknownJob
+from .registry import JobDefinition, all_definitions, get_definition
+
+if TYPE_CHECKING:
+    from .models import Job
+
+logger = logging.getLogger("django_durable_jobs.scheduling")
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MICROSECOND = timedelta(microseconds=1)
+
+
+# --------------------------------------------------------------------------- specs
+
+
+class ScheduleSpec:
+    """When a schedule fires. Subclasses are frozen dataclasses."""
+
+    def next_after(self, dt: datetime) -> datetime:
+        """The first fire time strictly after ``dt`` (an aware datetime)."""
+        raise NotImplementedError
+
+    def latest_at_or_before(self, dt: datetime) -> datetime:
+        """The last fire time at or before ``dt`` (an aware datetime)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Every(ScheduleSpec):
+    interval: timedelta
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.interval, timedelta):
+            raise TypeError(f"every() interval must be a timedelta, got {self.interval!r}")
+        if self.interval <= timedelta(0):
+            raise ValueError(f"every() needs a positive interval, got {self.interval}")
+
+    def next_after(self, dt: datetime) -> datetime:
+        return self.latest_at_or_before(dt) + self.interval
+
+    def latest_at_or_before(self, dt: datetime) -> datetime:
+        _check_aware(dt)
+        step = self.interval // _MICROSECOND
+        elapsed = (dt - EPOCH) // _MICROSECOND
+        return EPOCH + (elapsed // step) * step * _MICROSECOND
+
+    def __str__(self) -> str:
+        micros = self.interval // _MICROSECOND
+        for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+            count, rest = divmod(micros, seconds * 1_000_000)
+            if not rest:
+                return f"every {count} {unit}{'' if count == 1 else 's'}"
+        return f"every {self.interval.total_seconds():g} seconds"
+
+
+class _WallClockSpec(ScheduleSpec):
+    """A spec that fires at a local wall-clock time on some days."""
+
+    hour: int
+    minute: int
+
+    def _fires_on(self, day: date) -> bool:
+        raise NotImplementedError
+
+    def next_after(self, dt: datetime) -> datetime:
+        _check_aware(dt)
+        zone = _zone()
+        today = dt.astimezone(zone).date()
+        for offset in range(-1, 9):
+            day = today + timedelta(days=offset)
+            if self._fires_on(day):
+                fire = wall_time(day, self.hour, self.minute, zone)
+                if fire > dt:
+                    return fire
+        raise AssertionError(f"{self} found no fire time after {dt}")
+
+    def latest_at_or_before(self, dt: datetime) -> datetime:
+        _check_aware(dt)
+        zone = _zone()
+        today = dt.astimezone(zone).date()
+        for offset in range(1, -9, -1):
+            day = today + timedelta(days=offset)
+            if self._fires_on(day):
+                fire = wall_time(day, self.hour, self.minute, zone)
+                if fire <= dt:
+                    return fire
+        raise AssertionError(f"{self} found no fire time before {dt}")
+
+
+@dataclass(frozen=True)
+class Daily(_WallClockSpec):
+    hour: int
+    minute: int = 0
+
+    def __post_init__(self) -> None:
+        _check_time("daily()", self.hour, self.minute)
+
+    def _fires_on(self, day: date) -> bool:
+        return True
+
+    def __str__(self) -> str:
+        return f"daily at {self.hour:02d}:{self.minute:02d}"
+
+
+@dataclass(frozen=True)
+class Weekly(_WallClockSpec):
+    weekday: int  # 0 = Monday
+    hour: int
+    minute: int = 0
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.weekday):
+            raise TypeError(f"weekly() weekday must be an integer 0-6, got {self.weekday!r}")
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekly() weekday must be 0-6 (0 = Monday), got {self.weekday!r}")
+        _check_time("weekly()", self.hour, self.minute)
+
+    def _fires_on(self, day: date) -> bool:
+        return day.weekday() == self.weekday
+
+    def __str__(self) -> str:
+        return f"weekly on {DAY_NAMES[self.weekday].title()} at {self.hour:02d}:{self.minute:02d}"
+
+
+@dataclass(frozen=True)
+class Cron(ScheduleSpec):
+    expression: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.expression, str):
+            raise TypeError(f"cron() needs a string, got {self.expression!r}")
+        if len(self.expression.split()) != 5:
+            raise ValueError(
+                f"cron() needs 5 fields (minute hour day-of-month month day-of-week), "
+                f"got {self.expression!r}"
+            )
+        try:  # a syntax error fails here, an impossible date ("0 0 31 2 *") on iteration
+            croniter(self.expression, EPOCH).get_next(datetime)
+        except CroniterError as exc:
+            raise ValueError(f"invalid cron expression {self.expression!r}: {exc}") from None
+
+    def next_after(self, dt: datetime) -> datetime:
+        _check_aware(dt)
+        fires = croniter(self.expression, dt.astimezone(_zone()))
+        fire = fires.get_next(datetime)
+        while fire <= dt:
+            fire = fires.get_next(datetime)
+        return fire
+
+    def latest_at_or_before(self, dt: datetime) -> datetime:
+        _check_aware(dt)
+        fire = croniter(self.expression, dt.astimezone(_zone())).get_prev(datetime)
+        # get_prev is strictly before dt; step forward so both methods agree exactly.
+        following = self.next_after(fire)
+        while following <= dt:
+            fire, following = following, self.next_after(following)
+        return fire
+
+    def __str__(self) -> str:
+        return f"cron {self.expression!r}"
+
+
+def every(seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0) -> Every:
+    """Fire every so often, at multiples of the interval since the Unix epoch."""
+    parts = dict(seconds=seconds, minutes=minutes, hours=hours, days=days)
+    for unit, value in parts.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"every() {unit} must be a number, got {value!r}")
+        if not value >= 0:  # also refuses NaN
+            raise ValueError(f"every() {unit} must not be negative, got {value!r}")
+    try:
+        interval = timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"every() interval is too large: {parts}") from None
+    return Every(interval)
+
+
+def daily(hour: int, minute: int = 0) -> Daily:
+    """Fire every day at ``hour:minute`` in ``settings.TIME_ZONE``."""
+    return Daily(hour, minute)
+
+
+def weekly(day: str | int, hour: int, minute: int = 0) -> Weekly:
+    """Fire every week on ``day`` ("mon", "monday" or 0 for Monday) at ``hour:minute``."""
+    return Weekly(_weekday(day), hour, minute)
+
+
+def cron(expression: str) -> Cron:
+    """Fire on a 5-field cron expression, evaluated in ``settings.TIME_ZONE``."""
+    return Cron(expression)
+
+
+def validate_spec(spec: object) -> None:
+    if not isinstance(spec, ScheduleSpec):
+        raise TypeError(
+            f"a schedule must come from every(), daily(), weekly() or cron(), got {spec!r}"
+        )
+
+
+def wall_time(day: date, hour: int, minute: int, zone: ZoneInfo) -> datetime:
+    """The instant a clock in ``zone`` shows ``hour:minute`` on ``day``.
+
+    A repeated (fall-back) time gives its first occurrence; a skipped
+    (spring-forward) time gives the first instant after the gap.
+    """
+    local = datetime.combine(day, time(hour, minute), tzinfo=zone)  # fold=0: first occurrence
+    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return local
+    # In a gap, fold=1 reads the time with the offset after the transition (an
+    # instant before it) and fold=0 with the offset before (an instant after
+    # it). Search the whole seconds between them for the transition.
+    before, after = int(local.replace(fold=1).timestamp()), int(local.timestamp())
+    new_offset = datetime.fromtimestamp(after, zone).utcoffset()
+    while after - before > 1:
+        middle = (before + after) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == new_offset:
+            after = middle
+        else:
+            before = middle
+    return datetime.fromtimestamp(after, zone)
+
+
+def _zone() -> ZoneInfo:
+    return timezone.get_default_timezone()
+
+
+def _check_aware(dt: object) -> None:
+    if not isinstance(dt, datetime):
+        raise TypeError(f"expected a datetime, got {dt!r}")
+    if timezone.is_naive(dt):
+        raise ValueError(f"expected an aware datetime, got naive {dt!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_time(what: str, hour: object, minute: object) -> None:
+    for unit, value, top in (("hour", hour, 23), ("minute", minute, 59)):
+        if not _is_int(value):
+            raise TypeError(f"{what} {unit} must be an integer, got {value!r}")
+        if not 0 <= value <= top:
+            raise ValueError(f"{what} {unit} must be 0-{top}, got {value!r}")
+
+
+def _weekday(day: object) -> int:
+    if _is_int(day):
+        if 0 <= day <= 6:
+            return day
+        raise ValueError(f"weekly() day must be 0-6 (0 = Monday), got {day!r}")
+    if not isinstance(day, str):
+        raise TypeError(f"weekly() day must be a day name or 0-6, got {day!r}")
+    name = day.strip().lower()
+    for number, full in enumerate(DAY_NAMES):
+        if name in (full, full[:3]):
+            return number
+    raise ValueError(f"weekly() day must be one of mon..sun or monday..sunday, got {day!r}")
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A spec bound to a job; ``job`` is a name when it was not registered yet."""
+
+    name: str
+    job: JobDefinition | str
+    spec: ScheduleSpec
+
+    @property
+    def job_name(self) -> str:
+        return self.job if isinstance(self.job, str) else self.job.name
+
+    def definition(self) -> JobDefinition:
+        return get_definition(self.job)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.job_name} {self.spec}"
+
+
+_schedules: dict[str, Schedule] = {}
+
+
+def schedule(
+    job: JobDefinition | Callable[..., Any] | str, spec: ScheduleSpec, *, name: str | None = None
+) -> Schedule:
+    """Run ``job`` (with no arguments) on ``spec``; returns the registered Schedule.
+
+    ``job`` is a job, a job function or a job name. A name not registered yet
+    is looked up when the schedule fires. ``name`` defaults to the job's name;
+    give one to schedule a job more than once. Registering the same schedule
+    again is a no-op; reusing a name for another job or spec is an error.
+    """
+    validate_spec(spec)
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ValueError(f"schedule name must be a non-empty string, got {name!r}")
+    target = _schedule_target(job)
+    new = Schedule(name or (target if isinstance(target, str) else target.name), target, spec)
+    existing = _schedules.get(new.name)
+    if existing is not None and (existing.job_name, existing.spec) != (new.job_name, new.spec):
+        raise ValueError(
+            f"schedule {new.name!r} is already registered ({existing}); "
+            "pass name= to schedule a job more than once"
+        )
+    _schedules[new.name] = new
+    return new
+
+
+def _schedule_target(job: object) -> JobDefinition | str:
+    if isinstance(job, str):
+        if not job:
+            raise ValueError("schedule() needs a job name, got ''")
+        try:
+            definition = get_definition(job)
+        except UnknownJob:
+            return job
+    elif isinstance(job, JobDefinition):
+        definition = job
+    elif callable(job):
+        try:
+            definition = get_definition(job)
+        except UnknownJob:
+            raise TypeError(f"{job!r} is not a registered job; decorate it with @job") from None
+    else:
+        raise TypeError(f"schedule() needs a job, a job function or a job name, got {job!r}")
+    _check_callable_without_arguments(definition)
+    return definition
+
+
+def _check_callable_without_arguments(definition: JobDefinition) -> None:
+    try:
+        definition.signature.bind()
+    except TypeError as exc:
+        raise TypeError(
+            f"job {definition.name!r} cannot be scheduled: scheduled jobs get no arguments ({exc})"
+        ) from None
+
+
+def all_schedules() -> dict[str, Schedule]:
+    return dict(_schedules)
+
+
+def register_decorator_schedules() -> None:
+    """Schedule every job declared with ``@job(schedule=...)`` (from ``AppConfig.ready``)."""
+    for definition in all_definitions().values():
+        if definition.schedule is not None:
+            schedule(definition, definition.schedule)
+
+
+def _clear_schedules() -> None:
+    """Forget every schedule. For tests only."""
+    _schedules.clear()
+
+
+# --------------------------------------------------------------------------- firing
+
+
+def run_due(using: str | None = None, now: datetime | None = None) -> list[Job]:
+    """Enqueue one job for every schedule that is due; returns the jobs this call created.
+
+    Safe to run in any number of processes at once: the database's unique
+    ``(name, scheduled_for)`` constraint lets exactly one of them create each
+    fire's job. Missed fires are coalesced into one job for the latest of
+    them (see the module docstring).
+    """
+    alias = using or db.alias()
+    now = now or timezone.now()
+    _check_aware(now)
+    created = []
+    for entry in list(_schedules.values()):
+        job = _fire(entry, alias, entry.spec.latest_at_or_before(now))
+        if job is not None:
+            created.append(job)
+    return created
+
+
+def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
+    # Imported here so that @job(schedule=...) works before the app registry is ready.
+    from .enqueuing import build_job
+    from .models import UNFINISHED, Job
+
+    jobs = Job.objects.using(alias)
+    if jobs.filter(name=entry.job_name, scheduled_for__gte=due).exists():
+        return None
+    try:
+        definition = entry.definition()
+        _check_callable_without_arguments(definition)
+        job = build_job(definition, (), {}, scheduled_for=due)
+    except (UnknownJob, TypeError, ValueError) as exc:
+        logger.error("schedule %r cannot fire for %s: %s", entry.name, due.isoformat(), exc)
+        return None
+    try:
+        with transaction.atomic(using=alias, savepoint=True):
+            job.save(force_insert=True, using=alias)
+            db.notify_work(alias, {job.queue})
+    except IntegrityError:
+        if jobs.filter(name=job.name, scheduled_for=due).exists():
+            return None  # another scheduler created this fire's job
+        held_back = jobs.filter(unique_key=job.unique_key, status__in=UNFINISHED)
+        if job.unique_key and held_back.exists():
+            return None  # an unfinished job with the same unique_key holds this fire back
+        raise
+    logger.info("schedule %r enqueued job %s for %s", entry.name, job.pk, due.isoformat())
+    signals.send_on_commit(signals.job_enqueued, alias, job=job)
+    return job
+
+
+def seconds_until_next_due(now: datetime | None = None) -> float | None:
+    """Seconds from ``now`` to the next fire of any schedule; ``None`` without schedules."""
+    if not _schedules:
+        return None
+    now = now or timezone.now()
+    upcoming = min(entry.spec.next_after(now) for entry in list(_schedules.values()))
+    return max(0.0, (upcoming - now).total_seconds())

@@ -1,0 +1,90 @@
+"""Example jobs of the demo project (also used by the test suite)."""
+
+import asyncio
+import random
+import time
+
+from django_durable_jobs import RetryAfter, call, current_job, fan_out, job, sub
+
+
+@job("demo.noop")
+def noop() -> None:
+    """Does nothing: for benchmarks."""
+
+
+@job("demo.add")
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+@job("demo.sleep", queue="slow")
+def sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@job("demo.spin")
+def spin(seconds: float) -> int:
+    """A pure-Python loop (never calls into C for long): interruptible by an exception."""
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+    return n
+
+
+@job("demo.flaky", retries=3)
+def flaky(fail_times: int, key: str) -> str:
+    """Fails its first ``fail_times`` attempts."""
+    if current_job().attempt <= fail_times:
+        raise RuntimeError(f"flaky failure on attempt {current_job().attempt} ({key})")
+    return f"ok after {current_job().attempt} attempts"
+
+
+@job("demo.email", queue="emails", retries=5)
+def send_email(to: str, subject: str = "Hello") -> str:
+    if random.random() < 0.1:
+        raise RetryAfter(0.2, "SMTP busy")
+    return f"sent {subject!r} to {to}"
+
+
+@job("demo.async_add")
+async def async_add(a: int, b: int) -> int:
+    await asyncio.sleep(0.01)
+    return a + b
+
+
+@job("demo.async_sleep")
+async def async_sleep(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@job("demo.charge")
+def charge(amount: int) -> str:
+    return f"receipt-{amount}"
+
+
+@job("demo.ship")
+def ship(items: list) -> int:
+    return len(items)
+
+
+@job("demo.process_order")
+def process_order(order: dict) -> str:
+    """A multi-step workflow: each step runs once, however often the job re-runs."""
+    receipt = call(charge, order["amount"])
+    call(ship, order["items"])
+    return receipt
+
+
+@job("demo.square")
+def square(n: int) -> int:
+    return n * n
+
+
+@job("demo.sum_squares")
+def sum_squares(n: int) -> int:
+    """Fan out n children and add up their results."""
+    results = fan_out([sub(square, i) for i in range(n)])
+    return sum(results.values())
