@@ -34,6 +34,7 @@ after the gap, a repeated time fires in both occurrences.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -87,7 +88,7 @@ class Every(ScheduleSpec):
         return self.latest_at_or_before(dt) + self.interval
 
     def latest_at_or_before(self, dt: datetime) -> datetime:
-        _check_aware(dt)
+        dt = _utc(dt)
         step = self.interval // _MICROSECOND
         elapsed = (dt - EPOCH) // _MICROSECOND
         return EPOCH + (elapsed // step) * step * _MICROSECOND
@@ -111,7 +112,7 @@ class _WallClockSpec(ScheduleSpec):
         raise NotImplementedError
 
     def next_after(self, dt: datetime) -> datetime:
-        _check_aware(dt)
+        dt = _utc(dt)
         zone = _zone()
         today = dt.astimezone(zone).date()
         for offset in range(-1, 9):
@@ -123,7 +124,7 @@ class _WallClockSpec(ScheduleSpec):
         raise AssertionError(f"{self} found no fire time after {dt}")
 
     def latest_at_or_before(self, dt: datetime) -> datetime:
-        _check_aware(dt)
+        dt = _utc(dt)
         zone = _zone()
         today = dt.astimezone(zone).date()
         for offset in range(1, -9, -1):
@@ -188,16 +189,16 @@ class Cron(ScheduleSpec):
             raise ValueError(f"invalid cron expression {self.expression!r}: {exc}") from None
 
     def next_after(self, dt: datetime) -> datetime:
-        _check_aware(dt)
+        dt = _utc(dt)
         fires = croniter(self.expression, dt.astimezone(_zone()))
-        fire = fires.get_next(datetime)
+        fire = fires.get_next(datetime).astimezone(UTC)
         while fire <= dt:
-            fire = fires.get_next(datetime)
+            fire = fires.get_next(datetime).astimezone(UTC)
         return fire
 
     def latest_at_or_before(self, dt: datetime) -> datetime:
-        _check_aware(dt)
-        fire = croniter(self.expression, dt.astimezone(_zone())).get_prev(datetime)
+        dt = _utc(dt)
+        fire = croniter(self.expression, dt.astimezone(_zone())).get_prev(datetime).astimezone(UTC)
         # get_prev is strictly before dt; step forward so both methods agree exactly.
         following = self.next_after(fire)
         while following <= dt:
@@ -214,8 +215,8 @@ def every(seconds: float = 0, minutes: float = 0, hours: float = 0, days: float 
     for unit, value in parts.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"every() {unit} must be a number, got {value!r}")
-        if not value >= 0:  # also refuses NaN
-            raise ValueError(f"every() {unit} must not be negative, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"every() {unit} must be a finite number >= 0, got {value!r}")
     try:
         interval = timedelta(**parts)
     except OverflowError:
@@ -246,14 +247,15 @@ def validate_spec(spec: object) -> None:
 
 
 def wall_time(day: date, hour: int, minute: int, zone: ZoneInfo) -> datetime:
-    """The instant a clock in ``zone`` shows ``hour:minute`` on ``day``.
+    """The instant (in UTC) a clock in ``zone`` shows ``hour:minute`` on ``day``.
 
     A repeated (fall-back) time gives its first occurrence; a skipped
     (spring-forward) time gives the first instant after the gap.
     """
     local = datetime.combine(day, time(hour, minute), tzinfo=zone)  # fold=0: first occurrence
-    if local.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
-        return local
+    instant = local.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return instant
     # In a gap, fold=1 reads the time with the offset after the transition (an
     # instant before it) and fold=0 with the offset before (an instant after
     # it). Search the whole seconds between them for the transition.
@@ -265,18 +267,22 @@ def wall_time(day: date, hour: int, minute: int, zone: ZoneInfo) -> datetime:
             after = middle
         else:
             before = middle
-    return datetime.fromtimestamp(after, zone)
+    return datetime.fromtimestamp(after, UTC)
 
 
 def _zone() -> ZoneInfo:
     return timezone.get_default_timezone()
 
 
-def _check_aware(dt: object) -> None:
+def _utc(dt: object) -> datetime:
+    """``dt`` in UTC. Fire times are compared in UTC only: Python ignores
+    ``fold`` when comparing two datetimes of one zone, and never finds a
+    repeated wall time equal to a datetime of another zone."""
     if not isinstance(dt, datetime):
         raise TypeError(f"expected a datetime, got {dt!r}")
     if timezone.is_naive(dt):
         raise ValueError(f"expected an aware datetime, got naive {dt!r}")
+    return dt.astimezone(UTC)
 
 
 def _is_int(value: object) -> bool:
@@ -414,7 +420,7 @@ def run_due(using: str | None = None, now: datetime | None = None) -> list[Job]:
     """
     alias = using or db.alias()
     now = now or timezone.now()
-    _check_aware(now)
+    now = _utc(now)
     created = []
     for entry in list(_schedules.values()):
         job = _fire(entry, alias, entry.spec.latest_at_or_before(now))

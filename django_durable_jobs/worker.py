@@ -291,7 +291,9 @@ class Worker:
         try:
             return get_definition(name)
         except UnknownJob:
-            from .backend import resolve_task_job
+            if not name.startswith("tasks:"):
+                return None
+            from .backend import resolve_task_job  # jobs enqueued through Django's Tasks API
 
             return resolve_task_job(name)
 

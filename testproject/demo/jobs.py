@@ -88,3 +88,57 @@ def sum_squares(n: int) -> int:
     """Fan out n children and add up their results."""
     results = fan_out([sub(square, i) for i in range(n)])
     return sum(results.values())
+
+
+@job("demo.record")
+def record(key: str) -> str:
+    """A side effect that must happen once: a unique row per key."""
+    import os
+
+    from demo.models import SideEffect
+
+    SideEffect.objects.create(key=key, worker_pid=os.getpid())
+    return key
+
+
+def _log_step(step: str) -> None:
+    from demo.models import StepLog
+
+    StepLog.objects.create(job_id=current_job().id, step=step)
+
+
+@job("demo.step")
+def step(name: str, seconds: float = 0.0) -> str:
+    """A workflow step that logs each real execution and may take a while."""
+    _log_step(name)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pass
+    return name
+
+
+@job("demo.fail_once_step")
+def fail_once_step(name: str) -> str:
+    from demo.models import StepLog
+
+    _log_step(name)
+    if StepLog.objects.filter(job_id=current_job().id, step=name).count() == 1:
+        raise RuntimeError("step fails the first time")
+    return name
+
+
+@job("demo.three_steps", retries=2)
+def three_steps(seconds: float = 0.0, fail_second_once: bool = False) -> list:
+    """Step 1, a step 2 that may be slow or fail once, step 3."""
+    first = call(step, "one")
+    second = call(fail_once_step, "two") if fail_second_once else call(step, "two", seconds)
+    third = call(step, "three")
+    return [first, second, third]
+
+
+@job("demo.spin_steps", retries=1)
+def spin_steps(seconds: float) -> list:
+    """A finished call() step, then a pure-Python loop that only an exception can stop."""
+    first = call(step, "one")
+    second = call(step, "two", seconds)
+    return [first, second]

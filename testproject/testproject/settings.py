@@ -7,6 +7,7 @@ The database is chosen by environment variables:
   user ``DJJ_PG_USER`` (postgres), database ``DJJ_DB_NAME`` (durable_jobs_demo).
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -80,7 +81,11 @@ else:
 DURABLE_JOBS = {}
 if os.environ.get("DJJ_FAST_LEASES") == "1":
     # Tests that kill workers use short leases so reclaim happens in seconds.
-    DURABLE_JOBS.update(LEASE_SECONDS=3.0, HEARTBEAT_SECONDS=0.5, RECLAIM_SECONDS=0.5)
+    DURABLE_JOBS.update(
+        LEASE_SECONDS=3.0, HEARTBEAT_SECONDS=0.5, RECLAIM_SECONDS=0.5, BACKOFF_BASE=0.1
+    )
+if os.environ.get("DJJ_EXTRA_SETTINGS"):
+    DURABLE_JOBS.update(json.loads(os.environ["DJJ_EXTRA_SETTINGS"]))
 
 USE_TZ = True
 TIME_ZONE = os.environ.get("DJJ_TIME_ZONE", "UTC")

@@ -1,0 +1,146 @@
+"""Test setup: the database comes from DJJ_DB (sqlite or postgres).
+
+Where PostgreSQL is asked for but unreachable, the run is skipped with a
+plain message, unless DURABLE_JOBS_REQUIRE_POSTGRES=1 (CI sets it), which
+turns a missing server into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = ROOT / "testproject" / "manage.py"
+
+
+def _postgres_reachable() -> bool:
+    host = os.environ.get("DJJ_PG_HOST", "127.0.0.1")
+    port = int(os.environ.get("DJJ_PG_PORT", "5432"))
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("DJJ_DB", "sqlite") == "postgres" and not _postgres_reachable():
+        if os.environ.get("DURABLE_JOBS_REQUIRE_POSTGRES") == "1":
+            raise pytest.UsageError(
+                "DJJ_DB=postgres and DURABLE_JOBS_REQUIRE_POSTGRES=1, but no PostgreSQL server "
+                "answers at DJJ_PG_HOST:DJJ_PG_PORT (127.0.0.1:5432)."
+            )
+        config.option.markexpr = "not __no_postgres__"  # deselects everything below
+        config._durable_jobs_no_pg = True  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if getattr(config, "_durable_jobs_no_pg", False):
+        skip = pytest.mark.skip(reason="no PostgreSQL server reachable: PostgreSQL half not run")
+        for item in items:
+            item.add_marker(skip)
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        skip = pytest.mark.skip(reason="needs PostgreSQL (several worker processes / LISTEN)")
+        for item in items:
+            if "postgres_only" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+class WorkerProcess:
+    """A real ``manage.py runjobs`` process on the test database."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.args = args
+        self.proc = subprocess.Popen(
+            [sys.executable, str(MANAGE), "runjobs", *args],
+            env=env,
+            cwd=str(ROOT),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def output(self) -> str:
+        if self.proc.poll() is None:
+            return ""
+        return self.proc.stdout.read() if self.proc.stdout else ""
+
+
+@pytest.fixture
+def worker_env() -> dict[str, str]:
+    """Environment that points a subprocess at this test run's database."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    env["DJJ_DB"] = "postgres" if connection.vendor == "postgresql" else "sqlite"
+    env["DJJ_DB_NAME"] = str(connection.settings_dict["NAME"])
+    env.setdefault("DJJ_FAST_LEASES", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture
+def run_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``runjobs`` processes with the given arguments; all are stopped at teardown."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        process = WorkerProcess(list(args), {**worker_env, **(env or {})})
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.proc.kill()
+            process.proc.wait(timeout=10)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 30, interval: float = 0.05) -> object:
+    """Poll ``predicate`` until it is truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)

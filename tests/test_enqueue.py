@@ -1,0 +1,140 @@
+"""Defining and enqueuing jobs (SPEC §2): validation, options, transactions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from demo import jobs as demo
+from django_durable_jobs import UnknownJob, enqueue, job
+from django_durable_jobs.models import Job, Status
+from django_durable_jobs.registry import get_definition
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_enqueue_stores_a_pending_job() -> None:
+    j = demo.add.enqueue(1, b=2)
+    row = Job.objects.get(pk=j.pk)
+    assert (row.name, row.queue, row.status, row.args, row.kwargs) == (
+        "demo.add", "default", Status.PENDING, [1], {"b": 2}
+    )
+
+
+def test_default_name_is_module_and_function() -> None:
+    @job
+    def local_job() -> None: ...
+
+    assert local_job.name == f"{__name__}.test_default_name_is_module_and_function.<locals>.local_job"
+    assert get_definition(local_job.name) is local_job
+
+
+def test_using_sets_options() -> None:
+    before = timezone.now()
+    j = demo.add.using(queue="critical", priority=50, run_after=timedelta(seconds=30), retries=2).enqueue(1, 2)
+    assert (j.queue, j.priority, j.max_retries) == ("critical", 50, 2)
+    assert j.run_after >= before + timedelta(seconds=30)
+
+
+def test_enqueue_by_name_and_unknown_name() -> None:
+    assert enqueue("demo.add", 1, 2).name == "demo.add"
+    with pytest.raises(UnknownJob, match="no-such-job"):
+        enqueue("no-such-job", 1)
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "names"),
+    [
+        ((object(), 1), {}, TypeError, "'a'"),
+        ((1,), {"b": {1, 2}}, TypeError, "'b'"),
+        ((float("nan"), 1), {}, ValueError, "'a'"),
+        ((1, 2, 3), {}, TypeError, "bad arguments"),
+    ],
+)
+def test_bad_arguments_are_refused_and_nothing_is_written(args, kwargs, error, names) -> None:
+    with pytest.raises(error, match=names):
+        demo.add.enqueue(*args, **kwargs)
+    assert Job.objects.count() == 0
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="retries"):
+        demo.add.using(retries=-1).enqueue(1, 2)
+    with pytest.raises(ValueError, match="naive"):
+        demo.add.using(run_after=timezone.now().replace(tzinfo=None)).enqueue(1, 2)
+    with pytest.raises(ValueError, match="queue name"):
+        demo.add.using(queue="bad:name").enqueue(1, 2)
+    assert Job.objects.count() == 0
+
+
+def test_unique_key_returns_the_unfinished_job() -> None:
+    first = demo.add.using(unique_key="welcome:42").enqueue(1, 2)
+    second = demo.add.using(unique_key="welcome:42").enqueue(3, 4)
+    assert first.pk == second.pk
+    Job.objects.filter(pk=first.pk).update(status=Status.COMPLETED)
+    third = demo.add.using(unique_key="welcome:42").enqueue(5, 6)
+    assert third.pk != first.pk
+
+
+def test_rolled_back_transaction_leaves_no_job() -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        demo.add.enqueue(1, 2)
+        raise RuntimeError("roll back")
+    assert Job.objects.count() == 0
+
+
+def test_enqueue_many_is_one_bulk_insert(django_assert_max_num_queries, is_postgres) -> None:
+    # SQLite caps a statement at 999 parameters, so Django splits the insert there.
+    with django_assert_max_num_queries(4 if is_postgres else 20):
+        jobs = demo.add.enqueue_many([((i,), {"b": i}) for i in range(500)])
+    assert len(jobs) == 500 and all(j.pk for j in jobs)
+    assert Job.objects.count() == 500
+
+
+def test_enqueue_many_validates_every_item() -> None:
+    with pytest.raises(TypeError, match="item 1"):
+        demo.add.enqueue_many([((1, 2), {}), (1, 2)])
+    with pytest.raises(TypeError, match="'b'"):
+        demo.add.enqueue_many([((1, 2), {}), ((1, object()), {})])
+    assert Job.objects.count() == 0
+
+
+def test_aenqueue() -> None:
+    import asyncio
+
+    from django_durable_jobs import aenqueue
+
+    j = asyncio.run(aenqueue("demo.add", 1, 2))
+    assert Job.objects.get(pk=j.pk).args == [1, 2]
+
+
+def test_job_enqueued_signal_is_sent_after_commit() -> None:
+    from django_durable_jobs.signals import job_enqueued
+
+    seen = []
+
+    def receiver(job, **kwargs):
+        seen.append(job.pk)
+
+    job_enqueued.connect(receiver)
+    try:
+        with transaction.atomic():
+            j = demo.add.enqueue(1, 2)
+            assert seen == []
+        assert seen == [j.pk]
+    finally:
+        job_enqueued.disconnect(receiver)
+
+
+def test_unknown_settings_key_is_an_error(settings) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_durable_jobs.conf import jobs_settings
+
+    settings.DURABLE_JOBS = {"LEASE_SECOND": 5}
+    with pytest.raises(ImproperlyConfigured, match="LEASE_SECOND"):
+        jobs_settings.LEASE_SECONDS
