@@ -38,7 +38,13 @@ from django.utils.timesince import timesince
 
 from . import transitions
 from .conf import jobs_settings
-from .exceptions import CannotPauseStatus, DurableJobsError, JobAlreadyPaused, JobNotPaused
+from .exceptions import (
+    CannotPauseStatus,
+    DurableJobsError,
+    JobAlreadyPaused,
+    JobNotFound,
+    JobNotPaused,
+)
 from .models import TERMINAL, Checkpoint, Job, PauseMode, QueueState, Status, Worker
 
 #: How many reasons a bulk action lists before it says "and N more".
@@ -357,6 +363,9 @@ class JobAdmin(ReadOnlyRowsAdmin):
                 mode=mode,
                 reason=request.POST.get("reason", "").strip(),
             )
+        except JobNotFound as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect("admin:durable_jobs_job_changelist")
         except (DurableJobsError, ValueError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:

@@ -63,7 +63,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 class ScheduleSpec:
-    """When a schedule fires. Subclasses are frozen dataclasses."""
+    """When a schedule fires. Subclasses are frozen dataclasses; fire times are in UTC."""
 
     def next_after(self, dt: datetime) -> datetime:
         """The first fire time strictly after ``dt`` (an aware datetime)."""
@@ -334,6 +334,7 @@ class Schedule:
 
 
 _schedules: dict[str, Schedule] = {}
+_reported: set[tuple[str, datetime]] = set()  # fires that could not be enqueued, logged once
 
 
 def schedule(
@@ -405,6 +406,7 @@ def register_decorator_schedules() -> None:
 def _clear_schedules() -> None:
     """Forget every schedule. For tests only."""
     _schedules.clear()
+    _reported.clear()
 
 
 # --------------------------------------------------------------------------- firing
@@ -442,7 +444,9 @@ def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
         _check_callable_without_arguments(definition)
         job = build_job(definition, (), {}, scheduled_for=due)
     except (UnknownJob, TypeError, ValueError) as exc:
-        logger.error("schedule %r cannot fire for %s: %s", entry.name, due.isoformat(), exc)
+        if (entry.name, due) not in _reported:  # the worker retries every second: say it once
+            _reported.add((entry.name, due))
+            logger.error("schedule %r cannot fire for %s: %s", entry.name, due.isoformat(), exc)
         return None
     try:
         with transaction.atomic(using=alias, savepoint=True):

@@ -142,3 +142,10 @@ def spin_steps(seconds: float) -> list:
     first = call(step, "one")
     second = call(step, "two", seconds)
     return [first, second]
+
+
+@job("demo.slow_fail", retries=3)
+def slow_fail(seconds: float) -> None:
+    """Works for a while, then fails (retryable)."""
+    time.sleep(seconds)
+    raise RuntimeError(f"failed after {seconds}s")

@@ -1,0 +1,128 @@
+"""``manage.py durablejobs``: pause, resume and inspect from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
+from django.utils import timezone
+
+from django_durable_jobs import transitions
+from django_durable_jobs.exceptions import DurableJobsError
+from django_durable_jobs.models import Job, PauseMode, QueueState, Status, Worker
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def duration(value: str) -> timedelta:
+    """``30s``, ``30m``, ``2h`` or ``1d``."""
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration like 30s, 30m, 2h or 1d")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def job_id(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a job id")
+    return int(value)
+
+
+class Command(BaseCommand):
+    help = "Pause, resume, cancel or retry jobs, queues and workers; show their status."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+        def pausing(p: argparse.ArgumentParser) -> None:
+            p.add_argument("--mode", choices=[m.value for m in PauseMode], default=PauseMode.GRACEFUL)
+            p.add_argument("--reason", default="")
+
+        for name, target, kind in [
+            ("pause-job", "job", job_id),
+            ("resume-job", "job", job_id),
+            ("cancel-job", "job", job_id),
+            ("retry-job", "job", job_id),
+            ("pause-queue", "queue", str),
+            ("resume-queue", "queue", str),
+            ("pause-worker", "worker", str),
+            ("resume-worker", "worker", str),
+        ]:
+            p = sub.add_parser(name, help=f"{name.replace('-', ' ')}")
+            p.add_argument(target, type=kind)
+            p.add_argument("--by", default=getpass.getuser(), help="Who does it (default: you).")
+            if name.startswith("pause-"):
+                pausing(p)
+            if name == "pause-queue":
+                p.add_argument("--until", type=duration, help="Auto-resume after e.g. 30m.")
+        sub.add_parser("status", help="Queues with counts per status, and live workers.")
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if action == "status":
+            return self.status()
+        by = options["by"]
+        try:
+            if action == "pause-job":
+                job = transitions.pause_job(options["job"], options["mode"], by=by, reason=options["reason"])
+                self.ok(f"job {job.pk}: {job.status}{' (pause requested)' if job.pause_requested else ''}")
+            elif action == "resume-job":
+                self.ok(f"job {options['job']}: {transitions.resume_job(options['job'], by=by).status}")
+            elif action == "cancel-job":
+                self.ok(f"job {options['job']}: {transitions.cancel_job(options['job'], by=by).status}")
+            elif action == "retry-job":
+                self.ok(f"job {options['job']}: {transitions.retry_job(options['job'], by=by).status}")
+            elif action == "pause-queue":
+                until = timezone.now() + options["until"] if options["until"] else None
+                transitions.pause_queue(
+                    options["queue"], options["mode"], by=by, reason=options["reason"], until=until
+                )
+                self.ok(f"queue {options['queue']!r} paused ({options['mode']})")
+            elif action == "resume-queue":
+                transitions.resume_queue(options["queue"], by=by)
+                self.ok(f"queue {options['queue']!r} resumed")
+            elif action == "pause-worker":
+                transitions.pause_worker(options["worker"], options["mode"], by=by, reason=options["reason"])
+                self.ok(f"worker {options['worker']!r} paused ({options['mode']})")
+            elif action == "resume-worker":
+                transitions.resume_worker(options["worker"], by=by)
+                self.ok(f"worker {options['worker']!r} resumed")
+        except (DurableJobsError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+
+    def ok(self, message: str) -> None:
+        self.stdout.write(self.style.SUCCESS(message))
+
+    def status(self) -> None:
+        counts: dict[str, dict[str, int]] = {}
+        for queue, status, n in Job.objects.values_list("queue", "status").annotate(n=Count("id")):
+            counts.setdefault(queue, {})[status] = n
+        states = {s.queue: s for s in QueueState.objects.all()}
+        columns = [s.value for s in Status]
+        self.stdout.write(f"{'QUEUE':<20} {'STATE':<10} " + " ".join(f"{c:>9}" for c in columns))
+        for queue in sorted(set(counts) | set(states)):
+            state = states.get(queue)
+            paused = "paused" if state and state.paused else "running"
+            row = counts.get(queue, {})
+            self.stdout.write(f"{queue:<20} {paused:<10} " + " ".join(f"{row.get(c, 0):>9}" for c in columns))
+            if state and state.paused:
+                until = f" until {state.paused_until:%Y-%m-%d %H:%M:%S}" if state.paused_until else ""
+                self.stdout.write(f"    paused by {state.paused_by or '?'} ({state.pause_mode}){until}: {state.reason}")
+        self.stdout.write("")
+        self.stdout.write(f"{'WORKER':<40} {'HOST':<16} {'PID':>7} {'RUNNING':>8} {'HEARTBEAT':>10}  STATE")
+        running = dict(
+            Job.objects.filter(status=Status.RUNNING).values_list("worker_id").annotate(n=Count("id"))
+        )
+        now = timezone.now()
+        for worker in Worker.objects.filter(stopped_at__isnull=True):
+            age = (now - worker.heartbeat_at).total_seconds()
+            state = "dead" if not worker.is_alive(now) else ("paused" if worker.paused else "running")
+            self.stdout.write(
+                f"{worker.id:<40} {worker.host[:16]:<16} {worker.pid:>7} "
+                f"{running.get(worker.id, 0):>8} {age:>9.0f}s  {state}"
+            )

@@ -1,0 +1,295 @@
+"""Pause and resume at job, queue and worker level (SPEC §8, §9)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from demo import jobs as demo
+from demo.models import StepLog
+from django_durable_jobs import (
+    CannotPauseStatus,
+    JobAlreadyPaused,
+    JobNotFound,
+    JobNotPaused,
+    PauseMode,
+    QueueAlreadyPaused,
+    QueueNotPaused,
+    cancel_job,
+    is_job_paused,
+    is_queue_paused,
+    pause_job,
+    pause_queue,
+    pause_worker,
+    paused_jobs,
+    paused_queues,
+    resume_job,
+    resume_queue,
+    resume_worker,
+)
+from django_durable_jobs import signals as sig
+from django_durable_jobs.models import FanOut, Job, QueueState, Status
+from django_durable_jobs.models import Worker as WorkerRow
+
+from .conftest import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def received():
+    """Every job/queue/worker signal sent in this process, as (name, kwargs)."""
+    seen: list[tuple[str, dict]] = []
+    names = [n for n in dir(sig) if n.startswith(("job_", "queue_", "worker_"))]
+    receivers = {}
+    for name in names:
+        def receiver(sender, signal=None, _name=name, **kwargs):
+            seen.append((_name, kwargs))
+        receivers[name] = receiver
+        getattr(sig, name).connect(receiver)
+    yield seen
+    for name, receiver in receivers.items():
+        getattr(sig, name).disconnect(receiver)
+
+
+# --------------------------------------------------------------------------- the §8 table, no worker
+
+
+@pytest.mark.parametrize("mode", [PauseMode.GRACEFUL, PauseMode.AGGRESSIVE, "aggressive"])
+def test_pending_job_pauses_and_resumes(mode, received) -> None:
+    job = demo.add.enqueue(1, 2)
+    paused = pause_job(job.pk, mode=mode, by="alice", reason="bad deploy")
+    assert paused.status == Status.PAUSED and is_job_paused(job.pk)
+    row = Job.objects.get(pk=job.pk)
+    assert (row.paused_by, row.pause_reason, row.pause_mode) == ("alice", "bad deploy", str(mode))
+    assert row.paused_at is not None
+    assert resume_job(job.pk, by="bob").status == Status.PENDING
+    assert not is_job_paused(job.pk)
+    names = [name for name, _ in received if name != "job_enqueued"]
+    assert names == ["job_paused", "job_resumed"]
+    assert received[1][1]["mode"] == mode and received[1][1]["by"] == "alice"
+    assert received[1][1]["job"].pk == job.pk
+
+
+def test_pause_errors() -> None:
+    job = demo.add.enqueue(1, 2)
+    pause_job(job.pk)
+    with pytest.raises(JobAlreadyPaused, match="already paused"):
+        pause_job(job.pk, mode=PauseMode.AGGRESSIVE)
+    done = demo.add.enqueue(1, 2)
+    for status in (Status.COMPLETED, Status.FAILED, Status.CANCELLED):
+        Job.objects.filter(pk=done.pk).update(status=status)
+        with pytest.raises(CannotPauseStatus):
+            pause_job(done.pk)
+    with pytest.raises(JobNotFound):
+        pause_job(999999)
+    with pytest.raises(JobNotFound):
+        resume_job(999999)
+    with pytest.raises(JobNotPaused):
+        resume_job(done.pk)
+    with pytest.raises(ValueError, match="pause mode"):
+        pause_job(job.pk, mode="gently")
+
+
+def test_model_methods() -> None:
+    job = demo.add.enqueue(1, 2)
+    assert job.pause(by="carol").status == Status.PAUSED
+    assert job.resume().status == Status.PENDING
+    assert job.cancel().status == Status.CANCELLED
+    assert job.retry().status == Status.PENDING
+
+
+def test_waiting_parent_pauses_and_resumes_to_waiting() -> None:
+    parent = demo.sum_squares.enqueue(3)
+    Job.objects.filter(pk=parent.pk).update(status=Status.WAITING)
+    FanOut.objects.create(parent_id=parent.pk, index=0, total=3, strategy={"kind": "fail_fast"})
+    assert pause_job(parent.pk).status == Status.PAUSED
+    assert resume_job(parent.pk).status == Status.WAITING
+
+
+def test_paused_jobs_and_queues_lists() -> None:
+    a = demo.add.using(queue="emails").enqueue(1, 2)
+    demo.add.using(queue="emails").enqueue(1, 2)
+    b = demo.add.using(queue="other").enqueue(1, 2)
+    pause_job(a.pk)
+    pause_job(b.pk)
+    assert [j.pk for j in paused_jobs("emails")] == [a.pk]
+    assert {j.pk for j in paused_jobs()} == {a.pk, b.pk}
+    pause_queue("emails", by="alice", reason="SMTP down")
+    pause_queue("payments")
+    assert sorted(paused_queues()) == ["emails", "payments"]
+    assert is_queue_paused("emails") and not is_queue_paused("other")
+    with pytest.raises(QueueAlreadyPaused):
+        pause_queue("emails")
+    resume_queue("emails")
+    with pytest.raises(QueueNotPaused):
+        resume_queue("emails")
+    with pytest.raises(QueueNotPaused):
+        resume_queue("never-seen")
+    assert paused_queues() == ["payments"]
+
+
+def test_raising_receiver_is_logged_and_breaks_nothing(caplog) -> None:
+    def bad(**kwargs):
+        raise RuntimeError("receiver bug")
+
+    sig.queue_paused.connect(bad)
+    try:
+        with caplog.at_level(logging.ERROR, logger="django_durable_jobs.signals"):
+            pause_queue("emails")
+    finally:
+        sig.queue_paused.disconnect(bad)
+    assert is_queue_paused("emails")
+    assert "receiver bug" in caplog.text
+
+
+# --------------------------------------------------------------------------- with real workers
+
+
+def test_worker_skips_a_paused_queue(run_worker) -> None:
+    pause_queue("emails", by="alice")
+    held = demo.add.using(queue="emails").enqueue(1, 2)
+    free = demo.add.enqueue(3, 4)
+    worker = run_worker("--burst")
+    assert worker.wait(timeout=60) == 0
+    assert Job.objects.get(pk=free.pk).status == Status.COMPLETED
+    assert Job.objects.get(pk=held.pk).status == Status.PENDING
+    resume_queue("emails")
+    assert run_worker("--burst").wait(timeout=60) == 0
+    assert Job.objects.get(pk=held.pk).status == Status.COMPLETED
+
+
+def test_aggressive_pause_stops_pure_python_code_and_resume_replays(run_worker) -> None:
+    job = demo.spin_steps.enqueue(60.0)
+    worker = run_worker()
+    wait_for(lambda: StepLog.objects.filter(job_id=job.pk, step="two").exists())
+    asked = time.monotonic()
+    pause_job(job.pk, mode=PauseMode.AGGRESSIVE, by="alice", reason="runaway")
+    row = Job.objects.get(pk=job.pk)
+    assert row.status == Status.PAUSED and row.attempt == 0, "interrupted attempt not counted"
+    print(f"aggressive pause returned after {time.monotonic() - asked:.3f}s")
+    Job.objects.filter(pk=job.pk).update(args=[0.1])
+    resume_job(job.pk)
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.COMPLETED, timeout=30)
+    worker.terminate()
+    steps = list(StepLog.objects.filter(job_id=job.pk).values_list("step", flat=True))
+    assert steps.count("one") == 1, "the finished call() step did not run again"
+    assert Job.objects.get(pk=job.pk).attempt == 1
+
+
+def test_graceful_pause_of_running_job_that_succeeds_completes(run_worker) -> None:
+    job = demo.step.enqueue("slow", 1.0)
+    worker = run_worker()
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    running = pause_job(job.pk, by="alice")
+    assert running.status == Status.RUNNING and running.pause_requested == PauseMode.GRACEFUL
+    with pytest.raises(JobAlreadyPaused):
+        pause_job(job.pk)
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.COMPLETED, timeout=30)
+    worker.terminate()
+
+
+def test_graceful_pause_of_running_job_that_fails_ends_paused_not_retried(run_worker) -> None:
+    job = demo.slow_fail.enqueue(1.0)
+    worker = run_worker()
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    assert pause_job(job.pk, by="alice").status == Status.RUNNING
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.PAUSED, timeout=30)
+    time.sleep(1.0)
+    row = Job.objects.get(pk=job.pk)
+    assert row.status == Status.PAUSED and row.attempt == 1
+    assert "failed after 1.0s" in row.last_error
+    worker.terminate()
+
+
+def test_aggressive_queue_pause_puts_running_jobs_back(run_worker) -> None:
+    job = demo.spin.using(queue="slow").enqueue(60.0)
+    worker = run_worker("--queue", "slow:2")
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    pause_queue("slow", mode=PauseMode.AGGRESSIVE, by="alice", reason="maintenance")
+    row = Job.objects.get(pk=job.pk)
+    assert row.status == Status.PENDING and row.attempt == 0
+    time.sleep(1.5)
+    assert Job.objects.get(pk=job.pk).status == Status.PENDING, "not claimed while paused"
+    Job.objects.filter(pk=job.pk).update(args=[0.1])
+    resume_queue("slow")
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.COMPLETED, timeout=30)
+    worker.terminate()
+
+
+def test_pause_worker_from_another_process_and_resume(run_worker) -> None:
+    worker = run_worker("--worker-id", "w-1")
+    wait_for(lambda: WorkerRow.objects.filter(id="w-1").exists())
+    asked = time.monotonic()
+    pause_worker("w-1", by="alice")
+    time.sleep(1.0)  # the worker learns within 1 s
+    held = demo.add.enqueue(1, 2)
+    time.sleep(1.5)
+    assert Job.objects.get(pk=held.pk).status == Status.PENDING
+    resume_worker("w-1")
+    wait_for(lambda: Job.objects.get(pk=held.pk).status == Status.COMPLETED, timeout=10)
+    print(f"pause_worker round trip checked after {time.monotonic() - asked:.1f}s")
+    worker.terminate()
+
+
+def test_runjobs_paused_starts_paused_and_pause_survives_restart(run_worker) -> None:
+    held = demo.add.enqueue(1, 2)
+    first = run_worker("--paused", "--worker-id", "w-2")
+    wait_for(lambda: WorkerRow.objects.filter(id="w-2", paused=True).exists())
+    time.sleep(1.0)
+    assert Job.objects.get(pk=held.pk).status == Status.PENDING
+    first.terminate()
+    second = run_worker("--worker-id", "w-2")  # same id: still paused
+    time.sleep(2.0)
+    assert Job.objects.get(pk=held.pk).status == Status.PENDING
+    resume_worker("w-2")
+    wait_for(lambda: Job.objects.get(pk=held.pk).status == Status.COMPLETED, timeout=10)
+    second.terminate()
+
+
+def test_queue_pause_survives_worker_restart_and_until_resumes(run_worker) -> None:
+    until = timezone.now() + timedelta(seconds=3)
+    pause_queue("emails", by="alice", reason="SMTP down", until=until)
+    job = demo.add.using(queue="emails").enqueue(1, 2)
+    first = run_worker()
+    time.sleep(1.0)
+    first.terminate()
+    second = run_worker()
+    assert Job.objects.get(pk=job.pk).status == Status.PENDING
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.COMPLETED, timeout=20)
+    state = QueueState.objects.get(queue="emails")
+    assert not state.paused and timezone.now() >= until
+    second.terminate()
+
+
+def test_cancel_running_job_interrupts_it(run_worker) -> None:
+    job = demo.spin.enqueue(60.0)
+    worker = run_worker()
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    assert cancel_job(job.pk, by="alice").status == Status.CANCELLED
+    time.sleep(1.5)
+    assert Job.objects.get(pk=job.pk).status == Status.CANCELLED
+    with pytest.raises(CannotPauseStatus):
+        cancel_job(job.pk)
+    worker.terminate()
+
+
+@pytest.mark.postgres_only
+def test_no_job_of_a_paused_queue_starts_after_pause_returns(run_worker) -> None:
+    demo.noop.using(queue="race").enqueue_many([((), {})] * 4000)
+    workers = [run_worker("--queue", "race:4") for _ in range(3)]
+    wait_for(lambda: Job.objects.filter(queue="race", status=Status.COMPLETED).count() > 200, timeout=60)
+    pause_queue("race", by="race-test")
+    started = set(Job.objects.filter(queue="race").exclude(status=Status.PENDING).values_list("id", flat=True))
+    time.sleep(2.0)
+    later = set(Job.objects.filter(queue="race").exclude(status=Status.PENDING).values_list("id", flat=True))
+    assert later == started, f"{len(later - started)} jobs started after pause_queue returned"
+    assert Job.objects.filter(queue="race", status=Status.PENDING).exists()
+    resume_queue("race")
+    wait_for(lambda: not Job.objects.filter(queue="race").exclude(status=Status.COMPLETED).exists(), timeout=60)
+    for worker in workers:
+        worker.terminate()
