@@ -131,9 +131,11 @@ class DurableJobsBackend(BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
-        job = None
-        if str(result_id).isdigit():
-            job = Job.objects.using(db.alias()).filter(pk=int(result_id)).first()
+        try:
+            pk = int(result_id)
+        except (TypeError, ValueError):
+            pk = 0
+        job = Job.objects.using(db.alias()).filter(pk=pk).first() if 0 < pk < 2**63 else None
         if job is None or not job.name.startswith(NAME_PREFIX):
             raise TaskResultDoesNotExist(result_id)
         task = import_task(job.name)

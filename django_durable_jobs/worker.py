@@ -52,6 +52,9 @@ from .workflows import Suspend
 
 logger = logging.getLogger("django_durable_jobs.worker")
 
+#: ``--burst`` does not exit while a pending job is due within this many seconds.
+BURST_WAIT_SECONDS = 5.0
+
 
 @dataclass
 class Pool:
@@ -233,7 +236,7 @@ class Worker:
                     time.sleep(0.5)
                     continue
             if self.burst and not self._paused:
-                if claimed == 0 and self._idle():
+                if claimed == 0 and self._idle() and not self._due_soon():
                     idle_checks += 1
                     if idle_checks >= 2:  # twice: outcomes just written may have woken parents
                         return
@@ -241,6 +244,15 @@ class Worker:
                 idle_checks = 0
             if claimed == 0 or self._all_full():
                 self._wake.wait(jobs_settings.POLL_SECONDS)
+
+    def _due_soon(self) -> bool:
+        """Burst mode waits for retries due within a few seconds instead of leaving them."""
+        soon = Job.objects.using(self.using).filter(
+            status=Status.PENDING, run_after__lte=timezone.now() + timedelta(seconds=BURST_WAIT_SECONDS)
+        ).exclude(queue__in=transitions.paused_queues())
+        if all(p.queues is not None for p in self.pools):
+            soon = soon.filter(queue__in=[q for p in self.pools for q in p.queues or []])
+        return soon.exists()
 
     def _all_full(self) -> bool:
         return all(p.outstanding >= p.concurrency for p in self.pools)

@@ -44,20 +44,24 @@ def browser() -> Iterator[Browser]:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    with sync_playwright() as playwright:
+    # Sync Playwright keeps an asyncio loop marked running in this thread, which
+    # Django takes for async code; the tests' own ORM calls are plain sync code.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
 @pytest.fixture
-def admin_page(
-    browser: Browser, live_server: object, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Page]:
+def worker_env(worker_env: dict[str, str]) -> dict[str, str]:
+    """Workers keep Django's async-safety check: the browser's exemption is not theirs."""
+    return {k: v for k, v in worker_env.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
+@pytest.fixture
+def admin_page(browser: Browser, live_server: object) -> Iterator[Page]:
     """A browser tab logged in to the admin as the superuser "alice"."""
-    # The sync Playwright API keeps an event loop in this thread; the ORM calls
-    # of the test itself are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     User.objects.create_superuser("alice", "alice@example.com", "secret")
     context = browser.new_context(
         base_url=str(live_server), viewport={"width": 1440, "height": 900}
@@ -111,7 +115,7 @@ def test_aggressive_queue_pause_takes_back_a_running_job(
     admin_page: Page, run_worker: StartWorker
 ) -> None:
     run_worker("--queue", "slow", "--concurrency", "1")
-    long_job = demo.sleep.enqueue(60)
+    long_job = demo.spin.using(queue="slow").enqueue(60)  # pure Python: interruptible
     demo.add.using(queue="emails").enqueue(1, 2)
     demo.add.enqueue(3, 4)
     wait_for(lambda: status_of(long_job) == Status.RUNNING)
@@ -170,7 +174,8 @@ def test_pause_and_resume_a_live_worker(admin_page: Page, run_worker: StartWorke
     worker_id = "browser:worker-1"
     run_worker("--queue", "default", "--worker-id", worker_id)
     wait_for(lambda: Worker.objects.filter(pk=worker_id).exists())
-    wait_for(lambda: status_of(demo.add.enqueue(1, 1)) == Status.COMPLETED)
+    warm_up = demo.add.enqueue(1, 1)
+    wait_for(lambda: status_of(warm_up) == Status.COMPLETED)
 
     admin_page.goto(reverse("admin:durable_jobs_worker_changelist"))
     row = worker_row(admin_page, worker_id)
