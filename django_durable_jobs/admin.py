@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +32,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
@@ -78,6 +79,18 @@ def status_badge(status: str) -> SafeString:
 def pretty_json(value: Any) -> SafeString:
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
     return format_html('<pre class="djj-pre">{}</pre>', text)
+
+
+def short_datetime(value: datetime | None) -> SafeString:
+    """A compact local time for list columns; the full one shows on hover."""
+    if value is None:
+        return format_html("-")
+    local = timezone.localtime(value)
+    return format_html(
+        '<span title="{}">{}</span>',
+        date_format(local, "DATETIME_FORMAT"),
+        date_format(local, "M j, H:i:s"),
+    )
 
 
 def _mode(request: HttpRequest) -> str:
@@ -164,8 +177,8 @@ class JobAdmin(ReadOnlyRowsAdmin):
         "queue",
         "status_badge",
         "attempts",
-        "run_after",
-        "updated_at",
+        "run_after_short",
+        "updated_short",
         "pause_info",
     ]
     list_display_links = ["id", "name"]
@@ -174,6 +187,16 @@ class JobAdmin(ReadOnlyRowsAdmin):
     search_help_text = "Job id or name"
     show_full_result_count = False
     actions = ["pause_graceful", "pause_aggressive", "resume", "cancel", "retry"]
+    pause_fields = ["pause_requested", "pause_mode", "paused_at", "paused_by", "pause_reason"]
+    timing_fields = [
+        "run_after",
+        "scheduled_for",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "updated_at",
+    ]
+    execution_fields = ["worker_id", "lease_expires_at", "parent_fanout", "unique_key"]
     readonly_fields = [
         "status_badge",
         "attempts",
@@ -183,41 +206,21 @@ class JobAdmin(ReadOnlyRowsAdmin):
         "error_pretty",
         "parent_fanout",
     ]
-    fieldsets = [
-        (
-            None,
-            {
-                "fields": [
-                    "id",
-                    "name",
-                    "queue",
-                    "priority",
-                    "status_badge",
-                    "attempts",
-                    "unique_key",
-                ]
-            },
-        ),
-        (
-            "Timing",
-            {
-                "fields": [
-                    "run_after",
-                    "scheduled_for",
-                    "created_at",
-                    "started_at",
-                    "finished_at",
-                    "updated_at",
-                ]
-            },
-        ),
-        (
-            "Pause",
-            {"fields": ["pause_requested", "pause_mode", "paused_at", "paused_by", "pause_reason"]},
-        ),
-        ("Execution", {"fields": ["worker_id", "lease_expires_at", "parent_fanout"]}),
-        ("Data", {"fields": ["args_pretty", "kwargs_pretty", "result_pretty", "error_pretty"]}),
-    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> list[Any]:
+        """The job's data; pause and execution details fold away when they say nothing."""
+        pausing = obj is not None and (obj.status == Status.PAUSED or bool(obj.pause_requested))
+        executing = obj is not None and (obj.status == Status.RUNNING or obj.fanout_id is not None)
+        return [
+            (None, {"fields": ["id", "name", "queue", "priority", "status_badge", "attempts"]}),
+            ("Pause", {"fields": self.pause_fields, "classes": [] if pausing else ["collapse"]}),
+            ("Data", {"fields": ["args_pretty", "kwargs_pretty", "result_pretty", "error_pretty"]}),
+            ("Timing", {"fields": self.timing_fields}),
+            (
+                "Execution",
+                {"fields": self.execution_fields, "classes": [] if executing else ["collapse"]},
+            ),
+        ]
 
     # -- columns and fields
 
@@ -228,6 +231,14 @@ class JobAdmin(ReadOnlyRowsAdmin):
     @admin.display(description="attempt", ordering="attempt")
     def attempts(self, job: Job) -> str:
         return f"{job.attempt}/{job.max_retries + 1}"
+
+    @admin.display(description="run after", ordering="run_after")
+    def run_after_short(self, job: Job) -> SafeString:
+        return short_datetime(job.run_after)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated_short(self, job: Job) -> SafeString:
+        return short_datetime(job.updated_at)
 
     @admin.display(description="paused")
     def pause_info(self, job: Job) -> str:
@@ -282,6 +293,11 @@ class JobAdmin(ReadOnlyRowsAdmin):
         if term.isdigit():
             results |= queryset.filter(pk=int(term))
         return results, may_have_duplicates
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -633,7 +649,11 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        extra_context = {"dead_after": jobs_settings.WORKER_DEAD_SECONDS, **(extra_context or {})}
+        extra_context = {
+            "title": "Workers",
+            "dead_after": jobs_settings.WORKER_DEAD_SECONDS,
+            **(extra_context or {}),
+        }
         return super().changelist_view(request, extra_context)
 
     def has_delete_permission(self, request: HttpRequest, obj: Worker | None = None) -> bool:

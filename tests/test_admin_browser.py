@@ -116,7 +116,8 @@ def test_aggressive_queue_pause_takes_back_a_running_job(
 ) -> None:
     run_worker("--queue", "slow", "--concurrency", "1")
     long_job = demo.spin.using(queue="slow").enqueue(60)  # pure Python: interruptible
-    demo.add.using(queue="emails").enqueue(1, 2)
+    for status in ("pending", "pending", "completed", "failed", "paused"):  # for the screenshot
+        Job.objects.create(name="demo.email", queue="emails", status=status)
     demo.add.enqueue(3, 4)
     wait_for(lambda: status_of(long_job) == Status.RUNNING)
 

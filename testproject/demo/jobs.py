@@ -1,10 +1,11 @@
 """Example jobs of the demo project (also used by the test suite)."""
 
 import asyncio
+import os
 import random
 import time
 
-from django_durable_jobs import RetryAfter, call, current_job, fan_out, job, sub
+from django_durable_jobs import NoRetry, RetryAfter, call, current_job, every, fan_out, job, schedule, sub
 
 
 @job("demo.noop")
@@ -149,3 +150,35 @@ def slow_fail(seconds: float) -> None:
     """Works for a while, then fails (retryable)."""
     time.sleep(seconds)
     raise RuntimeError(f"failed after {seconds}s")
+
+
+@job("demo.maybe_fail")
+def maybe_fail(n: int, fail: bool = False, seconds: float = 0.0) -> int:
+    time.sleep(seconds)
+    if fail:
+        raise RuntimeError(f"child {n} failed")
+    return n
+
+
+@job("demo.fan_parent")
+def fan_parent(fails: list, strategy: str, ratio: float = 0.8, seconds: float = 0.0) -> dict:
+    """Fan out one child per entry of ``fails`` with the named strategy."""
+    from django_durable_jobs import CollectAll, FailFast, FanOutFailed, Threshold
+
+    chosen = {"fail_fast": FailFast(), "collect_all": CollectAll(), "threshold": Threshold(ratio)}[strategy]
+    children = [sub(maybe_fail, i, fail=bool(f), seconds=seconds) for i, f in enumerate(fails)]
+    try:
+        results = fan_out(children, strategy=chosen)
+    except FanOutFailed as exc:
+        raise NoRetry(str(exc)) from exc
+    ok, bad = results.partition()
+    return {"values": results.values(), "failed": len(bad), "all": results.all_succeeded()}
+
+
+@job("demo.tick")
+def tick() -> None:
+    """Scheduled every second when DJJ_DEMO_TICK=1 (used by the scheduler test)."""
+
+
+if os.environ.get("DJJ_DEMO_TICK") == "1":
+    schedule(tick, every(seconds=1))
