@@ -62,8 +62,7 @@ def _load() -> JobsSettings:
     unknown = sorted(set(user) - set(known))
     if unknown:
         raise ImproperlyConfigured(
-            f"Unknown DURABLE_JOBS key(s): {', '.join(unknown)}. "
-            f"Known keys: {', '.join(sorted(known))}."
+            f"Unknown DURABLE_JOBS key(s): {', '.join(unknown)}. Known keys: {', '.join(sorted(known))}."
         )
     for key, value in user.items():
         expected = known[key].type

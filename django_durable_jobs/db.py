@@ -150,16 +150,20 @@ def claim(
             RETURNING {CLAIM_COLUMNS}"""
         stamp = adapt(using, now)
         params = [
-            lease, worker_id, stamp, stamp,
+            lease,
+            worker_id,
+            stamp,
+            stamp,
             adapt(using, now + timedelta(seconds=lease_seconds)),
-            stamp, *queue_params, limit,
+            stamp,
+            *queue_params,
+            limit,
         ]
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
     jobs = [
-        ClaimedJob(r[0], r[1], r[2], r[3], _json(r[4]), _json(r[5]), r[6], r[7], r[8], lease)
-        for r in rows
+        ClaimedJob(r[0], r[1], r[2], r[3], _json(r[4]), _json(r[5]), r[6], r[7], r[8], lease) for r in rows
     ]
     jobs.sort(key=lambda j: (-j.priority, j.id))
     return jobs
@@ -203,9 +207,7 @@ def owned_subset(using: str, owned: dict[int, str]) -> set[int]:
         return set()
     ids = list(owned)
     with connections[using].cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, lease FROM {JOB} WHERE id IN ({_in(ids)}) AND status = 'running'", ids
-        )
+        cursor.execute(f"SELECT id, lease FROM {JOB} WHERE id IN ({_in(ids)}) AND status = 'running'", ids)
         return {row[0] for row in cursor.fetchall() if owned.get(row[0]) == row[1]}
 
 
@@ -282,7 +284,9 @@ _PAUSE_IF_REQUESTED = (
 def complete(using: str, job_id: int, lease: str, result: Any) -> str | None:
     now = adapt(using, timezone.now())
     return fenced_update(
-        using, job_id, lease,
+        using,
+        job_id,
+        lease,
         f"status = 'completed', result = %s, {_FREE}, pause_requested = NULL, paused_at = NULL, "
         "paused_by = '', pause_reason = '', pause_mode = '', finished_at = %s, updated_at = %s",
         [json.dumps(result), now, now],
@@ -293,13 +297,17 @@ def fail(using: str, job_id: int, lease: str, error: str, *, pausable: bool = Tr
     now = adapt(using, timezone.now())
     if not pausable:
         return fenced_update(
-            using, job_id, lease,
+            using,
+            job_id,
+            lease,
             f"status = 'failed', last_error = %s, {_FREE}, pause_requested = NULL, "
             "finished_at = %s, updated_at = %s",
             [error, now, now],
         )
     return fenced_update(
-        using, job_id, lease,
+        using,
+        job_id,
+        lease,
         f"{_PAUSE_IF_REQUESTED}, last_error = %s, {_FREE}, "
         "finished_at = CASE WHEN pause_requested IS NULL THEN %s ELSE NULL END, updated_at = %s",
         ["failed", now, error, now, now],
@@ -309,7 +317,9 @@ def fail(using: str, job_id: int, lease: str, error: str, *, pausable: bool = Tr
 def retry(using: str, job_id: int, lease: str, error: str, run_after: datetime) -> str | None:
     now = adapt(using, timezone.now())
     return fenced_update(
-        using, job_id, lease,
+        using,
+        job_id,
+        lease,
         f"{_PAUSE_IF_REQUESTED}, last_error = %s, run_after = %s, {_FREE}, updated_at = %s",
         ["pending", now, error, adapt(using, run_after), now],
     )
@@ -319,7 +329,9 @@ def release(using: str, job_id: int, lease: str) -> str | None:
     """Give back a job this worker will not run now; the attempt does not count."""
     now = adapt(using, timezone.now())
     return fenced_update(
-        using, job_id, lease,
+        using,
+        job_id,
+        lease,
         f"{_PAUSE_IF_REQUESTED}, attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, "
         f"{_FREE}, updated_at = %s",
         ["pending", now, now],

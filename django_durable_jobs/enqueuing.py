@@ -67,9 +67,7 @@ def build_job(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, 
     args = list(args)
     check_arguments(definition, args, kwargs)
     options = definition.options
-    queue = validate_queue_name(
-        options.queue or definition.queue or jobs_settings.DEFAULT_QUEUE
-    )
+    queue = validate_queue_name(options.queue or definition.queue or jobs_settings.DEFAULT_QUEUE)
     priority = options.priority if options.priority is not None else definition.priority
     retries = options.retries if options.retries is not None else definition.retries
     if retries is None:

@@ -46,8 +46,10 @@ def on_job_terminal(using: str, job: Job, *, cancel_children: bool = False) -> N
 
 def child_finished(using: str, fanout_id: int, status: str) -> None:
     counter = {Status.COMPLETED: "succeeded", Status.FAILED: "failed"}.get(status, "cancelled")
-    updated = FanOut.objects.using(using).filter(pk=fanout_id, state=FanOut.State.RUNNING).update(
-        **{counter: F(counter) + 1}
+    updated = (
+        FanOut.objects.using(using)
+        .filter(pk=fanout_id, state=FanOut.State.RUNNING)
+        .update(**{counter: F(counter) + 1})
     )
     if not updated:
         return  # already resolved (fail-fast or timeout); late children change nothing
@@ -66,8 +68,10 @@ def resolve(using: str, fanout: FanOut, state: str, *, resume_parent: bool = Tru
     if state == FanOut.State.FAILED:
         cancel_unfinished_children(using, [fanout.pk], now)
     if resume_parent:
-        woke = Job.objects.using(using).filter(pk=fanout.parent_id, status=Status.WAITING).update(
-            status=Status.PENDING, run_after=now, updated_at=now
+        woke = (
+            Job.objects.using(using)
+            .filter(pk=fanout.parent_id, status=Status.WAITING)
+            .update(status=Status.PENDING, run_after=now, updated_at=now)
         )
         if woke:
             queue = Job.objects.using(using).filter(pk=fanout.parent_id).values_list("queue", flat=True)
@@ -109,7 +113,10 @@ def expire_timed_out(using: str) -> int:
     for fanout_id in list(due.values_list("id", flat=True)):
         with transaction.atomic(using=using):
             fanout = (
-                FanOut.objects.using(using).select_for_update().filter(pk=fanout_id, state=FanOut.State.RUNNING).first()
+                FanOut.objects.using(using)
+                .select_for_update()
+                .filter(pk=fanout_id, state=FanOut.State.RUNNING)
+                .first()
             )
             if fanout is None:
                 continue

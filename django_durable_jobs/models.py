@@ -43,7 +43,9 @@ class Job(models.Model):
     result = models.JSONField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     run_after = models.DateTimeField(default=timezone.now)
-    attempt = models.PositiveIntegerField(default=0, help_text="Attempts started (interrupted ones excluded).")
+    attempt = models.PositiveIntegerField(
+        default=0, help_text="Attempts started (interrupted ones excluded)."
+    )
     max_retries = models.PositiveIntegerField(default=0)
     unique_key = models.CharField(max_length=255, null=True, blank=True)
 
@@ -146,9 +148,7 @@ class Checkpoint(models.Model):
 
     class Meta:
         ordering = ["job", "index"]
-        constraints = [
-            models.UniqueConstraint(fields=["job", "index"], name="durable_jobs_checkpoint_once")
-        ]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="durable_jobs_checkpoint_once")]
 
     def __str__(self) -> str:
         return f"checkpoint {self.index} of job {self.job_id} ({self.target})"
@@ -177,9 +177,7 @@ class FanOut(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        constraints = [
-            models.UniqueConstraint(fields=["parent", "index"], name="durable_jobs_fanout_once")
-        ]
+        constraints = [models.UniqueConstraint(fields=["parent", "index"], name="durable_jobs_fanout_once")]
         indexes = [
             models.Index(
                 fields=["timeout_at"],

@@ -40,7 +40,9 @@ def send(signal: Signal, **kwargs: Any) -> None:
     for receiver, outcome in signal.send_robust(sender=None, **kwargs):
         if isinstance(outcome, BaseException):
             logger.error(
-                "signal receiver %r raised", receiver, exc_info=(type(outcome), outcome, outcome.__traceback__)
+                "signal receiver %r raised",
+                receiver,
+                exc_info=(type(outcome), outcome, outcome.__traceback__),
             )
 
 

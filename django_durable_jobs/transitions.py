@@ -238,9 +238,7 @@ def is_queue_paused(queue: str) -> bool:
 
 
 def paused_queues() -> list[str]:
-    return list(
-        QueueState.objects.using(db.alias()).filter(paused=True).values_list("queue", flat=True)
-    )
+    return list(QueueState.objects.using(db.alias()).filter(paused=True).values_list("queue", flat=True))
 
 
 def _release_running(using: str, where: Q, now: datetime) -> list[int]:

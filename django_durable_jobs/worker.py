@@ -179,7 +179,12 @@ class Worker:
         queues = sorted({q for p in self.pools for q in (p.queues or [])})
         row, created = WorkerRow.objects.using(self.using).get_or_create(
             id=self.id,
-            defaults=dict(host=self.host, pid=self.pid, queues=queues, concurrency=sum(p.concurrency for p in self.pools)),
+            defaults=dict(
+                host=self.host,
+                pid=self.pid,
+                queues=queues,
+                concurrency=sum(p.concurrency for p in self.pools),
+            ),
         )
         if not created:  # a restart under the same --worker-id keeps its pause
             row.host, row.pid, row.queues = self.host, self.pid, queues
@@ -247,9 +252,13 @@ class Worker:
 
     def _due_soon(self) -> bool:
         """Burst mode waits for retries due within a few seconds instead of leaving them."""
-        soon = Job.objects.using(self.using).filter(
-            status=Status.PENDING, run_after__lte=timezone.now() + timedelta(seconds=BURST_WAIT_SECONDS)
-        ).exclude(queue__in=transitions.paused_queues())
+        soon = (
+            Job.objects.using(self.using)
+            .filter(
+                status=Status.PENDING, run_after__lte=timezone.now() + timedelta(seconds=BURST_WAIT_SECONDS)
+            )
+            .exclude(queue__in=transitions.paused_queues())
+        )
         if all(p.queues is not None for p in self.pools):
             soon = soon.filter(queue__in=[q for p in self.pools for q in p.queues or []])
         return soon.exists()
@@ -555,9 +564,17 @@ class Worker:
     def _job_row(self, ctx: JobContext, status: str, **fields: Any) -> Job:
         """A Job instance for signal receivers, built without a query."""
         return Job(
-            pk=ctx.id, name=ctx.name, queue=ctx.queue, status=status, attempt=ctx.attempt,
-            max_retries=ctx.max_retries, args=ctx.args, kwargs=ctx.kwargs, fanout_id=ctx.fanout_id,
-            worker_id=self.id, **fields,
+            pk=ctx.id,
+            name=ctx.name,
+            queue=ctx.queue,
+            status=status,
+            attempt=ctx.attempt,
+            max_retries=ctx.max_retries,
+            args=ctx.args,
+            kwargs=ctx.kwargs,
+            fanout_id=ctx.fanout_id,
+            worker_id=self.id,
+            **fields,
         )
 
     # ------------------------------------------------------------------ control
@@ -602,7 +619,11 @@ class Worker:
     def _apply_row(self, row: dict[str, Any]) -> None:
         if row["paused"] and not self._paused:
             self._apply_pause(PauseMode(row["pause_mode"] or PauseMode.GRACEFUL))
-        elif row["paused"] and row["pause_mode"] == PauseMode.AGGRESSIVE and self._pause_mode != PauseMode.AGGRESSIVE:
+        elif (
+            row["paused"]
+            and row["pause_mode"] == PauseMode.AGGRESSIVE
+            and self._pause_mode != PauseMode.AGGRESSIVE
+        ):
             self._apply_pause(PauseMode.AGGRESSIVE)
         elif not row["paused"] and self._paused:
             self._apply_resume()
@@ -623,7 +644,11 @@ class Worker:
             self._wake.set()
         if transitions.resume_due_queues():
             self._wake.set()
-        if FanOut.objects.using(self.using).filter(state=FanOut.State.RUNNING, timeout_at__isnull=False).exists():
+        if (
+            FanOut.objects.using(self.using)
+            .filter(state=FanOut.State.RUNNING, timeout_at__isnull=False)
+            .exists()
+        ):
             if fanouts.expire_timed_out(self.using):
                 self._wake.set()
 
@@ -650,9 +675,11 @@ class Worker:
         params.pop("cursor_factory", None)
         params.pop("context", None)
         params.pop("prepare_threshold", None)
-        my_queues = None if any(p.queues is None for p in self.pools) else {
-            q for p in self.pools for q in p.queues or []
-        }
+        my_queues = (
+            None
+            if any(p.queues is None for p in self.pools)
+            else {q for p in self.pools for q in p.queues or []}
+        )
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(**params, autocommit=True) as conn:
@@ -677,7 +704,9 @@ class Worker:
         if kind == "interrupt":
             self._interrupt(message.get("jobs", []), message.get("reason", "interrupted"))
         elif kind == "worker" and message.get("worker") == self.id:
-            row = WorkerRow.objects.using(self.using).filter(id=self.id).values("paused", "pause_mode").first()
+            row = (
+                WorkerRow.objects.using(self.using).filter(id=self.id).values("paused", "pause_mode").first()
+            )
             if row is not None:
                 self._apply_row(row)
             close_old_connections()

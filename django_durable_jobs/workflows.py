@@ -166,9 +166,7 @@ def fan_out(
     if isinstance(timeout, int | float):
         timeout = timedelta(seconds=timeout)
     children = [
-        build_job(
-            s.definition.using(queue=queue, retries=retries), s.args, s.kwargs, fanout_index=i
-        )
+        build_job(s.definition.using(queue=queue, retries=retries), s.args, s.kwargs, fanout_index=i)
         for i, s in enumerate(subs)
     ]
     now = timezone.now()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from demo import jobs as demo
 from django.db import transaction
 from django.utils import timezone
 
-from demo import jobs as demo
 from django_durable_jobs import UnknownJob, enqueue, job
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.registry import get_definition
@@ -20,7 +20,11 @@ def test_enqueue_stores_a_pending_job() -> None:
     j = demo.add.enqueue(1, b=2)
     row = Job.objects.get(pk=j.pk)
     assert (row.name, row.queue, row.status, row.args, row.kwargs) == (
-        "demo.add", "default", Status.PENDING, [1], {"b": 2}
+        "demo.add",
+        "default",
+        Status.PENDING,
+        [1],
+        {"b": 2},
     )
 
 
@@ -34,7 +38,9 @@ def test_default_name_is_module_and_function() -> None:
 
 def test_using_sets_options() -> None:
     before = timezone.now()
-    j = demo.add.using(queue="critical", priority=50, run_after=timedelta(seconds=30), retries=2).enqueue(1, 2)
+    j = demo.add.using(queue="critical", priority=50, run_after=timedelta(seconds=30), retries=2).enqueue(
+        1, 2
+    )
     assert (j.queue, j.priority, j.max_retries) == ("critical", 50, 2)
     assert j.run_after >= before + timedelta(seconds=30)
 
@@ -137,4 +143,4 @@ def test_unknown_settings_key_is_an_error(settings) -> None:
 
     settings.DURABLE_JOBS = {"LEASE_SECOND": 5}
     with pytest.raises(ImproperlyConfigured, match="LEASE_SECOND"):
-        jobs_settings.LEASE_SECONDS
+        _ = jobs_settings.LEASE_SECONDS

@@ -7,10 +7,10 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
-
 from demo import jobs as demo
 from demo.models import StepLog
+from django.utils import timezone
+
 from django_durable_jobs import (
     CannotPauseStatus,
     JobAlreadyPaused,
@@ -47,8 +47,10 @@ def received():
     names = [n for n in dir(sig) if n.startswith(("job_", "queue_", "worker_"))]
     receivers = {}
     for name in names:
+
         def receiver(sender, signal=None, _name=name, **kwargs):
             seen.append((_name, kwargs))
+
         receivers[name] = receiver
         getattr(sig, name).connect(receiver)
     yield seen
@@ -284,7 +286,9 @@ def test_no_job_of_a_paused_queue_starts_after_pause_returns(run_worker) -> None
     workers = [run_worker("--queue", "race:4") for _ in range(3)]
     wait_for(lambda: Job.objects.filter(queue="race", status=Status.COMPLETED).count() > 200, timeout=60)
     pause_queue("race", by="race-test")
-    started = set(Job.objects.filter(queue="race").exclude(status=Status.PENDING).values_list("id", flat=True))
+    started = set(
+        Job.objects.filter(queue="race").exclude(status=Status.PENDING).values_list("id", flat=True)
+    )
     time.sleep(2.0)
     later = set(Job.objects.filter(queue="race").exclude(status=Status.PENDING).values_list("id", flat=True))
     # Jobs claimed ahead but not started go back to pending; none may newly leave it.

@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
-
 from demo import jobs as demo
 from demo.models import SideEffect, StepLog
+
 from django_durable_jobs import retry_job
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.models import Worker as WorkerRow
@@ -106,9 +106,7 @@ def test_sigterm_lets_running_jobs_finish_and_releases_the_rest(run_worker) -> N
 
 def test_sigterm_grace_period_releases_what_is_left(run_worker) -> None:
     job = demo.spin.enqueue(30.0)
-    worker = run_worker(
-        "--concurrency", "1", env={"DJJ_EXTRA_SETTINGS": '{"SHUTDOWN_GRACE_SECONDS": 0.5}'}
-    )
+    worker = run_worker("--concurrency", "1", env={"DJJ_EXTRA_SETTINGS": '{"SHUTDOWN_GRACE_SECONDS": 0.5}'})
     wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
     worker.send(signal.SIGTERM)
     assert worker.wait(timeout=15) == 0
@@ -151,7 +149,10 @@ def test_failing_step_is_retried_without_rerunning_earlier_steps(run_worker) -> 
 def test_bad_options_are_refused(args, message, worker_env) -> None:
     done = subprocess.run(
         [sys.executable, str(MANAGE), "runjobs", "--burst", *args],
-        env=worker_env, capture_output=True, text=True, timeout=60,
+        env=worker_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode != 0
     assert message in done.stderr

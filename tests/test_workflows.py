@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from demo import jobs as demo
 from django.db.models import Count
 
-from demo import jobs as demo
 from django_durable_jobs.models import FanOut, Job, Status
 
 from .conftest import wait_for
@@ -76,7 +76,9 @@ def test_two_schedulers_fire_an_every_second_schedule_once_per_second(run_worker
     time.sleep(10)
     first.terminate()
     second.terminate()
-    fires = list(Job.objects.filter(name="demo.tick").order_by("scheduled_for").values_list("scheduled_for", flat=True))
+    fires = list(
+        Job.objects.filter(name="demo.tick").order_by("scheduled_for").values_list("scheduled_for", flat=True)
+    )
     assert 8 <= len(fires) <= 12, fires
     assert len(set(fires)) == len(fires), "one job per fire time"
     gaps = {(b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)}

@@ -6,160 +6,270 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='FanOut',
+            name="FanOut",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField(help_text="The parent's call index of this fan_out().")),
-                ('strategy', models.JSONField(default=dict)),
-                ('state', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='running', max_length=16)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('succeeded', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('cancelled', models.PositiveIntegerField(default=0)),
-                ('cancel_on_parent_failure', models.BooleanField(default=True)),
-                ('timeout_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "index",
+                    models.PositiveIntegerField(help_text="The parent's call index of this fan_out()."),
+                ),
+                ("strategy", models.JSONField(default=dict)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("running", "Running"), ("succeeded", "Succeeded"), ("failed", "Failed")],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("succeeded", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("cancelled", models.PositiveIntegerField(default=0)),
+                ("cancel_on_parent_failure", models.BooleanField(default=True)),
+                ("timeout_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='QueueState',
+            name="QueueState",
             fields=[
-                ('queue', models.CharField(max_length=100, primary_key=True, serialize=False)),
-                ('paused', models.BooleanField(default=False)),
-                ('pause_mode', models.CharField(blank=True, choices=[('graceful', 'Graceful'), ('aggressive', 'Aggressive')], default='', max_length=16)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('paused_by', models.CharField(blank=True, default='', max_length=150)),
-                ('reason', models.TextField(blank=True, default='')),
-                ('paused_until', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("queue", models.CharField(max_length=100, primary_key=True, serialize=False)),
+                ("paused", models.BooleanField(default=False)),
+                (
+                    "pause_mode",
+                    models.CharField(
+                        blank=True,
+                        choices=[("graceful", "Graceful"), ("aggressive", "Aggressive")],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("paused_by", models.CharField(blank=True, default="", max_length=150)),
+                ("reason", models.TextField(blank=True, default="")),
+                ("paused_until", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'queue',
-                'ordering': ['queue'],
+                "verbose_name": "queue",
+                "ordering": ["queue"],
             },
         ),
         migrations.CreateModel(
-            name='Worker',
+            name="Worker",
             fields=[
-                ('id', models.CharField(max_length=200, primary_key=True, serialize=False)),
-                ('host', models.CharField(max_length=255)),
-                ('pid', models.IntegerField()),
-                ('queues', models.JSONField(default=list, help_text='Queue names; empty means every queue.')),
-                ('concurrency', models.PositiveIntegerField(default=1)),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('heartbeat_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('paused', models.BooleanField(default=False)),
-                ('pause_mode', models.CharField(blank=True, choices=[('graceful', 'Graceful'), ('aggressive', 'Aggressive')], default='', max_length=16)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('paused_by', models.CharField(blank=True, default='', max_length=150)),
-                ('reason', models.TextField(blank=True, default='')),
+                ("id", models.CharField(max_length=200, primary_key=True, serialize=False)),
+                ("host", models.CharField(max_length=255)),
+                ("pid", models.IntegerField()),
+                ("queues", models.JSONField(default=list, help_text="Queue names; empty means every queue.")),
+                ("concurrency", models.PositiveIntegerField(default=1)),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("heartbeat_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("paused", models.BooleanField(default=False)),
+                (
+                    "pause_mode",
+                    models.CharField(
+                        blank=True,
+                        choices=[("graceful", "Graceful"), ("aggressive", "Aggressive")],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("paused_by", models.CharField(blank=True, default="", max_length=150)),
+                ("reason", models.TextField(blank=True, default="")),
             ],
             options={
-                'ordering': ['-heartbeat_at'],
+                "ordering": ["-heartbeat_at"],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('name', models.CharField(db_index=True, max_length=200)),
-                ('queue', models.CharField(default='default', max_length=100)),
-                ('priority', models.IntegerField(default=0)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('waiting', 'Waiting'), ('paused', 'Paused'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=16)),
-                ('args', models.JSONField(blank=True, default=list)),
-                ('kwargs', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True, default='')),
-                ('run_after', models.DateTimeField(default=django.utils.timezone.now)),
-                ('attempt', models.PositiveIntegerField(default=0, help_text='Attempts started (interrupted ones excluded).')),
-                ('max_retries', models.PositiveIntegerField(default=0)),
-                ('unique_key', models.CharField(blank=True, max_length=255, null=True)),
-                ('lease', models.CharField(blank=True, editable=False, max_length=32, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('worker_id', models.CharField(blank=True, max_length=200, null=True)),
-                ('pause_requested', models.CharField(blank=True, choices=[('graceful', 'Graceful'), ('aggressive', 'Aggressive')], max_length=16, null=True)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('paused_by', models.CharField(blank=True, default='', max_length=150)),
-                ('pause_reason', models.TextField(blank=True, default='')),
-                ('pause_mode', models.CharField(blank=True, choices=[('graceful', 'Graceful'), ('aggressive', 'Aggressive')], default='', max_length=16)),
-                ('fanout_index', models.PositiveIntegerField(blank=True, null=True)),
-                ('scheduled_for', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('fanout', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='children', to='durable_jobs.fanout')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("name", models.CharField(db_index=True, max_length=200)),
+                ("queue", models.CharField(default="default", max_length=100)),
+                ("priority", models.IntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("waiting", "Waiting"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("args", models.JSONField(blank=True, default=list)),
+                ("kwargs", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True, default="")),
+                ("run_after", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "attempt",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Attempts started (interrupted ones excluded)."
+                    ),
+                ),
+                ("max_retries", models.PositiveIntegerField(default=0)),
+                ("unique_key", models.CharField(blank=True, max_length=255, null=True)),
+                ("lease", models.CharField(blank=True, editable=False, max_length=32, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("worker_id", models.CharField(blank=True, max_length=200, null=True)),
+                (
+                    "pause_requested",
+                    models.CharField(
+                        blank=True,
+                        choices=[("graceful", "Graceful"), ("aggressive", "Aggressive")],
+                        max_length=16,
+                        null=True,
+                    ),
+                ),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("paused_by", models.CharField(blank=True, default="", max_length=150)),
+                ("pause_reason", models.TextField(blank=True, default="")),
+                (
+                    "pause_mode",
+                    models.CharField(
+                        blank=True,
+                        choices=[("graceful", "Graceful"), ("aggressive", "Aggressive")],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("fanout_index", models.PositiveIntegerField(blank=True, null=True)),
+                ("scheduled_for", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "fanout",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="children",
+                        to="durable_jobs.fanout",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.AddField(
-            model_name='fanout',
-            name='parent',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='fanouts', to='durable_jobs.job'),
+            model_name="fanout",
+            name="parent",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="fanouts", to="durable_jobs.job"
+            ),
         ),
         migrations.CreateModel(
-            name='Checkpoint',
+            name="Checkpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('target', models.CharField(max_length=200)),
-                ('value', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checkpoints', to='durable_jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("index", models.PositiveIntegerField()),
+                ("target", models.CharField(max_length=200)),
+                ("value", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checkpoints",
+                        to="durable_jobs.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'index'],
+                "ordering": ["job", "index"],
             },
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['queue', '-priority', 'id'], name='durable_jobs_runnable'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["queue", "-priority", "id"],
+                name="durable_jobs_runnable",
+            ),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('status', 'running')), fields=['lease_expires_at'], name='durable_jobs_running_lease'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("status", "running")),
+                fields=["lease_expires_at"],
+                name="durable_jobs_running_lease",
+            ),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['queue', 'status'], name='durable_jobs_queue_status'),
+            model_name="job",
+            index=models.Index(fields=["queue", "status"], name="durable_jobs_queue_status"),
         ),
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(fields=['fanout', 'fanout_index'], name='durable_jobs_fanout_child'),
+            model_name="job",
+            index=models.Index(fields=["fanout", "fanout_index"], name="durable_jobs_fanout_child"),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['pending', 'running', 'waiting', 'paused']), ('unique_key__isnull', False)), fields=('unique_key',), name='durable_jobs_unique_key_unfinished'),
+            model_name="job",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("status__in", ["pending", "running", "waiting", "paused"]), ("unique_key__isnull", False)
+                ),
+                fields=("unique_key",),
+                name="durable_jobs_unique_key_unfinished",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='job',
-            constraint=models.UniqueConstraint(condition=models.Q(('scheduled_for__isnull', False)), fields=('name', 'scheduled_for'), name='durable_jobs_one_job_per_fire'),
+            model_name="job",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("scheduled_for__isnull", False)),
+                fields=("name", "scheduled_for"),
+                name="durable_jobs_one_job_per_fire",
+            ),
         ),
         migrations.AddIndex(
-            model_name='fanout',
-            index=models.Index(condition=models.Q(('state', 'running')), fields=['timeout_at'], name='durable_jobs_fanout_timeout'),
+            model_name="fanout",
+            index=models.Index(
+                condition=models.Q(("state", "running")),
+                fields=["timeout_at"],
+                name="durable_jobs_fanout_timeout",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='fanout',
-            constraint=models.UniqueConstraint(fields=('parent', 'index'), name='durable_jobs_fanout_once'),
+            model_name="fanout",
+            constraint=models.UniqueConstraint(fields=("parent", "index"), name="durable_jobs_fanout_once"),
         ),
         migrations.AddConstraint(
-            model_name='checkpoint',
-            constraint=models.UniqueConstraint(fields=('job', 'index'), name='durable_jobs_checkpoint_once'),
+            model_name="checkpoint",
+            constraint=models.UniqueConstraint(fields=("job", "index"), name="durable_jobs_checkpoint_once"),
         ),
     ]

@@ -8,6 +8,9 @@ class SideEffect(models.Model):
     worker_pid = models.IntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return self.key
+
 
 class StepLog(models.Model):
     """Every execution of a workflow step, to prove steps are not re-run."""
@@ -15,3 +18,6 @@ class StepLog(models.Model):
     job_id = models.BigIntegerField()
     step = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.step} of job {self.job_id}"

@@ -81,9 +81,7 @@ else:
 DURABLE_JOBS = {}
 if os.environ.get("DJJ_FAST_LEASES") == "1":
     # Tests that kill workers use short leases so reclaim happens in seconds.
-    DURABLE_JOBS.update(
-        LEASE_SECONDS=3.0, HEARTBEAT_SECONDS=0.5, RECLAIM_SECONDS=0.5, BACKOFF_BASE=0.1
-    )
+    DURABLE_JOBS.update(LEASE_SECONDS=3.0, HEARTBEAT_SECONDS=0.5, RECLAIM_SECONDS=0.5, BACKOFF_BASE=0.1)
 if os.environ.get("DJJ_EXTRA_SETTINGS"):
     DURABLE_JOBS.update(json.loads(os.environ["DJJ_EXTRA_SETTINGS"]))
 

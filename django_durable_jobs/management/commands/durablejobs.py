@@ -112,7 +112,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{queue:<20} {paused:<10} " + " ".join(f"{row.get(c, 0):>9}" for c in columns))
             if state and state.paused:
                 until = f" until {state.paused_until:%Y-%m-%d %H:%M:%S}" if state.paused_until else ""
-                self.stdout.write(f"    paused by {state.paused_by or '?'} ({state.pause_mode}){until}: {state.reason}")
+                self.stdout.write(
+                    f"    paused by {state.paused_by or '?'} ({state.pause_mode}){until}: {state.reason}"
+                )
         self.stdout.write("")
         self.stdout.write(f"{'WORKER':<40} {'HOST':<16} {'PID':>7} {'RUNNING':>8} {'HEARTBEAT':>10}  STATE")
         running = dict(

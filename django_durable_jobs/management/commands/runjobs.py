@@ -52,11 +52,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
-            "--queue", "-q", action="append", type=queue_spec, default=[], metavar="NAME[:CONCURRENCY]",
+            "--queue",
+            "-q",
+            action="append",
+            type=queue_spec,
+            default=[],
+            metavar="NAME[:CONCURRENCY]",
             help="Queue to serve, optionally with its own slot count; repeatable. Default: every queue.",
         )
         parser.add_argument(
-            "--concurrency", "-c", type=positive_int, default=None,
+            "--concurrency",
+            "-c",
+            type=positive_int,
+            default=None,
             help="Slots shared by queues without their own count (default: DURABLE_JOBS['CONCURRENCY']).",
         )
         parser.add_argument("--scheduler", action="store_true", help="Also fire due schedules.")

@@ -52,7 +52,9 @@ class Command(BaseCommand):
             previous = (done, failed, retrying[0])
         order.refresh_from_db()
         fan.refresh_from_db()
-        self.stdout.write(self.style.SUCCESS(
-            f"Finished in {time.monotonic() - started:.1f}s. Workflow process_order -> {order.result!r}; "
-            f"fan-out sum_squares(50) -> {fan.result!r}."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Finished in {time.monotonic() - started:.1f}s. Workflow process_order -> {order.result!r}; "
+                f"fan-out sum_squares(50) -> {fan.result!r}."
+            )
+        )
