@@ -60,9 +60,7 @@ def operation(view: View) -> View:
     """A state-changing admin view: POST only, and only with the model's change permission."""
 
     @wraps(view)
-    def wrapper(
-        self: admin.ModelAdmin, request: HttpRequest, *args: Any, **kwargs: Any
-    ) -> HttpResponse:
+    def wrapper(self: admin.ModelAdmin, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request):
@@ -264,9 +262,7 @@ class JobAdmin(ReadOnlyRowsAdmin):
 
     @admin.display(description="last error")
     def error_pretty(self, job: Job) -> SafeString | str:
-        return (
-            format_html('<pre class="djj-pre">{}</pre>', job.last_error) if job.last_error else "-"
-        )
+        return format_html('<pre class="djj-pre">{}</pre>', job.last_error) if job.last_error else "-"
 
     @admin.display(description="parent fan-out")
     def parent_fanout(self, job: Job) -> SafeString | str:
@@ -413,9 +409,7 @@ class JobAdmin(ReadOnlyRowsAdmin):
             children = list(fanout.children.order_by("fanout_index", "id")[:MAX_CHILDREN_SHOWN])
             more_url = ""
             if fanout.total > len(children):
-                more_url = (
-                    reverse("admin:durable_jobs_job_changelist") + f"?fanout__id__exact={fanout.pk}"
-                )
+                more_url = reverse("admin:durable_jobs_job_changelist") + f"?fanout__id__exact={fanout.pk}"
             fanouts.append({"fanout": fanout, "children": children, "more_url": more_url})
         return {
             "title": f"Job {job.pk}: {job.name}",
@@ -681,9 +675,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
         if not count:
             return 0
         url = reverse("admin:durable_jobs_job_changelist")
-        return format_html(
-            '<a href="{}?{}">{}</a>', url, urlencode({"worker_id": worker.pk}), count
-        )
+        return format_html('<a href="{}?{}">{}</a>', url, urlencode({"worker_id": worker.pk}), count)
 
     @admin.display(description="paused", ordering="paused")
     def pause_state(self, worker: Worker) -> SafeString | str:
@@ -707,10 +699,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
                 ("pause", "graceful", "Pause"),
                 ("pause", "aggressive", "Pause (aggressive)"),
             ]
-        button = (
-            '<button type="submit" class="button" formaction="{}" '
-            'name="mode" value="{}">{}</button>'
-        )
+        button = '<button type="submit" class="button" formaction="{}" name="mode" value="{}">{}</button>'
         return format_html_join(
             " ",
             button,

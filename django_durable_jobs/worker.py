@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections, connections, transaction
 from django.utils import timezone
 
@@ -314,8 +315,10 @@ class Worker:
         except UnknownJob:
             if not name.startswith("tasks:"):
                 return None
-            from .backend import resolve_task_job  # jobs enqueued through Django's Tasks API
-
+            try:
+                from .backend import resolve_task_job  # jobs enqueued through Django's Tasks API
+            except ImportError:  # Django 5.2 without the django-tasks backport
+                return None
             return resolve_task_job(name)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
@@ -376,7 +379,8 @@ class Worker:
             if definition is None:
                 self._outcomes.put(self._missing_handler(ctx))
                 return
-            self._send_started(ctx)
+            if signals.job_started.receivers:  # receivers may use the ORM: not on the loop
+                await sync_to_async(self._send_started)(ctx)
             token = activate(ctx)
             try:
                 result = await definition.func(*ctx.args, **ctx.kwargs)

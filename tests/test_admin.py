@@ -143,6 +143,20 @@ def test_job_list_filters_and_searches_by_id_and_name(admin_client: Client) -> N
     assert ids("?q=email") == {email.pk}
 
 
+def test_pages_link_to_job_lists_the_admin_accepts(admin_client: Client) -> None:
+    parent = make_job(Status.WAITING)
+    fanout = FanOut.objects.create(parent=parent, index=0, total=1)
+    child = make_job(Status.RUNNING, fanout=fanout, fanout_index=0, worker_id="w1")
+
+    def ids(query: str) -> set[int]:
+        response = admin_client.get(reverse(JOBS) + query)
+        assert response.status_code == 200, query  # an unknown lookup redirects with ?e=1
+        return {job.pk for job in response.context["cl"].result_list}
+
+    assert ids(f"?fanout__id__exact={fanout.pk}") == {child.pk}
+    assert ids("?worker_id=w1") == {child.pk}
+
+
 def test_bulk_graceful_pause_pauses_eligible_rows_and_reports_the_rest(
     admin_client: Client,
 ) -> None:
@@ -278,9 +292,7 @@ def test_job_page_buttons_pause_with_reason_and_report_errors(admin_client: Clie
     page = admin_client.get(reverse("admin:durable_jobs_job_change", args=[job.pk]))
     assert job_url(job, "pause") in page.content.decode()
 
-    response = post(
-        admin_client, job_url(job, "pause"), {"mode": "aggressive", "reason": "bad data"}
-    )
+    response = post(admin_client, job_url(job, "pause"), {"mode": "aggressive", "reason": "bad data"})
     assert redirected_to(response) == reverse("admin:durable_jobs_job_change", args=[job.pk])
     assert messages_of(response) == [("success", f"Job {job.pk} paused (aggressive).")]
     job = reloaded(job)

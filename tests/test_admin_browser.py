@@ -63,9 +63,7 @@ def worker_env(worker_env: dict[str, str]) -> dict[str, str]:
 def admin_page(browser: Browser, live_server: object) -> Iterator[Page]:
     """A browser tab logged in to the admin as the superuser "alice"."""
     User.objects.create_superuser("alice", "alice@example.com", "secret")
-    context = browser.new_context(
-        base_url=str(live_server), viewport={"width": 1440, "height": 900}
-    )
+    context = browser.new_context(base_url=str(live_server), viewport={"width": 1440, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.goto("/admin/login/?next=/admin/")
@@ -111,9 +109,7 @@ def test_bulk_pause_two_jobs_then_resume_one_from_its_page(admin_page: Page) -> 
     assert [status_of(j) for j in (first, second)] == ["pending", "paused"]
 
 
-def test_aggressive_queue_pause_takes_back_a_running_job(
-    admin_page: Page, run_worker: StartWorker
-) -> None:
+def test_aggressive_queue_pause_takes_back_a_running_job(admin_page: Page, run_worker: StartWorker) -> None:
     run_worker("--queue", "slow", "--concurrency", "1")
     long_job = demo.spin.using(queue="slow").enqueue(60)  # pure Python: interruptible
     for status in ("pending", "pending", "completed", "failed", "paused"):  # for the screenshot
@@ -150,9 +146,7 @@ def test_aggressive_queue_pause_takes_back_a_running_job(
     wait_for(lambda: status_of(long_job) == Status.RUNNING)
 
 
-def test_graceful_queue_pause_lets_the_running_job_drain(
-    admin_page: Page, run_worker: StartWorker
-) -> None:
+def test_graceful_queue_pause_lets_the_running_job_drain(admin_page: Page, run_worker: StartWorker) -> None:
     run_worker("--queue", "slow", "--concurrency", "1")
     short_job = demo.sleep.enqueue(3)
     waiting = demo.sleep.enqueue(0)
@@ -161,9 +155,7 @@ def test_graceful_queue_pause_lets_the_running_job_drain(
     admin_page.goto(reverse("admin:durable_jobs_queuestate_changelist"))
     queue_row(admin_page, "slow").get_by_role("button", name="Pause").click()
     expect(messages(admin_page)).to_contain_text("Queue 'slow' paused (graceful).")
-    expect(queue_row(admin_page, "slow").locator(".djj-state")).to_contain_text(
-        "paused — 1 still running"
-    )
+    expect(queue_row(admin_page, "slow").locator(".djj-state")).to_contain_text("paused — 1 still running")
 
     wait_for(lambda: status_of(short_job) == Status.COMPLETED)
     admin_page.reload()

@@ -307,11 +307,6 @@ def test_a_failed_or_cancelled_task_job_sends_task_finished(received) -> None:
     assert finished[0][1].errors[0].exception_class is ValueError
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the worker sends job_started of an async handler inside its event loop, where a "
-    "receiver cannot use the ORM (SynchronousOnlyOperation)",
-)
 def test_the_worker_forwards_signals_of_sync_and_async_tasks_cleanly(burst) -> None:
     tasks.add.enqueue(1, 2)
     tasks.async_add.enqueue(1, 2)
