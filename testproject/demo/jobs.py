@@ -182,3 +182,14 @@ def tick() -> None:
 
 if os.environ.get("DJJ_DEMO_TICK") == "1":
     schedule(tick, every(seconds=1))
+
+
+@job("demo.spin_report")
+def spin_report(path: str, seconds: float) -> None:
+    """Spin, and write the moment the loop stopped (even when interrupted) to ``path``."""
+    from pathlib import Path
+
+    try:
+        spin(seconds)
+    finally:
+        Path(path).write_text(repr(time.time()))
