@@ -39,6 +39,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from demo import jobs as demo
+
     from django_durable_jobs import PauseMode, pause_job
     from django_durable_jobs.models import Job, Status
 
