@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -73,9 +74,7 @@ def _number(value: float) -> str:
 
 def print_table(title: str, figures: list[Figure]) -> None:
     headers = ("figure", "value", "unit", "target", "", "note")
-    rows = [
-        (f.label, _number(f.value), f.unit, f.target_text(), f.verdict(), f.note) for f in figures
-    ]
+    rows = [(f.label, _number(f.value), f.unit, f.target_text(), f.verdict(), f.note) for f in figures]
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers) - 1)]
 
     def line(cells: tuple[str, ...]) -> str:
@@ -102,8 +101,10 @@ class Config:
     latency_samples: int = 200
     workflow_n: int = 2000
     children: int = 1000
-    competitor_n: int = 5000
+    competitor_n: int = 2000
     concurrency: int = 8
+    async_commit: bool = False
+    keep: bool = False
     only: set[str] = field(default_factory=lambda: set(NAMES))
     profile_dir: Path | None = None
     drain_rate: float | None = None  # measured by drain, used by fan-out
@@ -122,14 +123,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         type=int,
         default=None,
         help="job count of every throughput figure (default: 5000 one-by-one, 50000 bulk, "
-        "20000 drain, 2000 workflows, 5000 competitor)",
+        "20000 drain, 2000 workflows, 2000 competitor)",
     )
     parser.add_argument("--samples", type=int, default=200, help="pick-up latency samples")
     parser.add_argument("--children", type=int, default=1000, help="width of the fan-out")
     parser.add_argument("--concurrency", type=int, default=8, help="runjobs --concurrency")
-    parser.add_argument(
-        "--only", default=",".join(NAMES), help=f"comma-separated: {', '.join(NAMES)}"
-    )
+    parser.add_argument("--only", default=",".join(NAMES), help=f"comma-separated: {', '.join(NAMES)}")
     parser.add_argument(
         "--profile",
         type=Path,
@@ -137,13 +136,17 @@ def parse_args(argv: list[str] | None = None) -> Config:
         metavar="DIR",
         help="record py-spy profiles of the workers of drain and workflow into DIR",
     )
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="PostgreSQL: synchronous_commit=off in every process (shows what the disk costs)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the worker logs directory")
     args = parser.parse_args(argv)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(NAMES)
     if unknown:
-        parser.error(
-            f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(NAMES)}"
-        )
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(NAMES)}")
     config = Config(
         db=args.db,
         latency_samples=args.samples,
@@ -151,6 +154,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
         concurrency=args.concurrency,
         only=only,
         profile_dir=args.profile,
+        async_commit=args.async_commit,
+        keep=args.keep,
     )
     if args.jobs is not None:
         config.enqueue_n = config.bulk_n = config.drain_n = args.jobs
@@ -194,12 +199,15 @@ def setup_django(config: Config) -> None:
 
 def base_env(config: Config, *, settings: str) -> dict[str, str]:
     """Environment of the benchmark and its workers: DEBUG off, as in production."""
-    return {
+    env = {
         "DJJ_DB": config.db,
         "DJJ_DB_NAME": config.db_name,
         "DJANGO_DEBUG": "0",
         "DJANGO_SETTINGS_MODULE": settings,
     }
+    if config.async_commit:  # libpq reads PGOPTIONS: every connection of every process
+        env["PGOPTIONS"] = f"{os.environ.get('PGOPTIONS', '')} -c synchronous_commit=off".strip()
+    return env
 
 
 def reset_tables() -> None:
@@ -327,9 +335,7 @@ def wait_until(
     deadline = time.monotonic() + timeout
     while not done():
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(
-                f"worker exited early with code {proc.returncode} while waiting for {what}"
-            )
+            raise RuntimeError(f"worker exited early with code {proc.returncode} while waiting for {what}")
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
@@ -395,6 +401,34 @@ def from_epoch(stamp: float) -> datetime:
 # --------------------------------------------------------------------------- figures
 
 
+def bench_commit_floor(config: Config) -> list[Figure]:
+    """What one durable commit costs here: the ceiling of any one-commit-per-job design."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_commit_probe (x integer)")
+    waits = []
+    try:
+        for _ in range(300):
+            start = time.perf_counter()
+            with connection.cursor() as cursor:  # autocommit: one INSERT, one COMMIT
+                cursor.execute("INSERT INTO bench_commit_probe VALUES (1)")
+            waits.append((time.perf_counter() - start) * 1000)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE bench_commit_probe")
+    median = statistics.median(waits)
+    return [
+        Figure(
+            "floor: 1-row INSERT + COMMIT",
+            median,
+            "ms",
+            note=f"median of 300, p95 {percentile(waits, 95):.2f} ms: one connection commits "
+            f"<= {1000 / median:,.0f}/s",
+        )
+    ]
+
+
 def bench_enqueue(config: Config) -> list[Figure]:
     from demo.jobs import noop
 
@@ -403,11 +437,7 @@ def bench_enqueue(config: Config) -> list[Figure]:
     for _ in range(config.enqueue_n):
         noop.enqueue()
     rate = config.enqueue_n / (time.perf_counter() - start)
-    return [
-        Figure(
-            "enqueue one by one", rate, "jobs/s", 1500, note=f"{config.enqueue_n} x noop.enqueue()"
-        )
-    ]
+    return [Figure("enqueue one by one", rate, "jobs/s", 1500, note=f"{config.enqueue_n} x noop.enqueue()")]
 
 
 def bench_bulk(config: Config) -> list[Figure]:
@@ -467,9 +497,7 @@ def bench_drain(config: Config) -> list[Figure]:
         wait_until(lambda: completed() >= n, timeout=600, proc=proc, what="the drain")
         done = time.time()
     config.drain_rate = n / seconds(*job_span())
-    return drain_figures(
-        f"drain (1 runjobs -c {config.concurrency})", n, spawned, done, job_span(), 3000
-    )
+    return drain_figures(f"drain (1 runjobs -c {config.concurrency})", n, spawned, done, job_span(), 3000)
 
 
 def bench_latency(config: Config) -> list[Figure]:
@@ -493,6 +521,8 @@ def bench_latency(config: Config) -> list[Figure]:
     rows = Job.objects.filter(pk__in=ids).values_list("created_at", "started_at")
     waits = [seconds(created, started) * 1000 for created, started in rows]
     note = f"{len(waits)} samples, created_at -> started_at, idle worker"
+    if config.db == "sqlite":
+        note += " (SQLite has no LISTEN: polled)"
     return [
         Figure("pick-up latency p50", percentile(waits, 50), "ms", 3, False, note),
         Figure(
@@ -517,9 +547,7 @@ def bench_workflow(config: Config) -> list[Figure]:
 
     reset_tables()
     n = config.workflow_n
-    process_order.enqueue_many(
-        [((), {"order": {"amount": i, "items": ["a", "b"]}}) for i in range(n)]
-    )
+    process_order.enqueue_many([((), {"order": {"amount": i, "items": ["a", "b"]}}) for i in range(n)])
     analyze()
     with runjobs(config, "workflow") as proc:
         wait_until(
@@ -598,9 +626,7 @@ def bench_competitor(config: Config, ours: dict[str, float]) -> list[Figure]:
     from django.conf import settings
 
     if not getattr(settings, "HAS_TASKS_DB", False):
-        print(
-            "\ncompetitor skipped: django-tasks-db is not installed (pip install django-tasks-db)"
-        )
+        print("\ncompetitor skipped: django-tasks-db is not installed (pip install django-tasks-db)")
         return []
     from bench_tasks import noop
     from django_tasks_db.models import DBTaskResult
@@ -627,8 +653,7 @@ def bench_competitor(config: Config, ours: dict[str, float]) -> list[Figure]:
                 f"django-tasks-db drain ({processes} db_worker)",
                 rate,
                 "jobs/s",
-                note=f"{config.competitor_n} tasks, start-up {startup:.2f} s"
-                + _ratio(ours, "drain", rate),
+                note=f"{config.competitor_n} tasks, start-up {startup:.2f} s" + _ratio(ours, "drain", rate),
             )
         )
     return figures
@@ -702,7 +727,7 @@ def _processes(specs: list[tuple[list[str], dict[str, str], Path]]) -> Iterator[
 
 
 def run(config: Config) -> list[Figure]:
-    figures: list[Figure] = []
+    figures: list[Figure] = bench_commit_floor(config)
     steps: list[tuple[str, Callable[[Config], list[Figure]]]] = [
         ("enqueue", bench_enqueue),
         ("bulk", bench_bulk),
@@ -734,15 +759,36 @@ def describe(config: Config) -> str:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT version()" if connection.vendor == "postgresql" else "SELECT sqlite_version()"
-        )
+        cursor.execute("SELECT version()" if connection.vendor == "postgresql" else "SELECT sqlite_version()")
         server = cursor.fetchone()[0].split(" on ")[0]
     return (
         f"django-durable-jobs benchmark: {config.db} ({server}, database {config.db_name}), "
         f"Django {django.get_version()}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"runjobs --concurrency {config.concurrency}, DEBUG off"
+        + (", synchronous_commit=off" if config.async_commit else "")
     )
+
+
+def load_text() -> str:
+    one, five, _ = os.getloadavg()
+    busy = " (busy: other processes share the CPUs, figures are pessimistic)"
+    return f"load average {one:.2f} / {five:.2f}" + (busy if one > 0.5 * (os.cpu_count() or 1) else "")
+
+
+def scan_logs(workdir: Path) -> list[str]:
+    """Warnings the workers logged: a reclaim of live jobs or a deadlock skews every figure."""
+    findings = []
+    for log in sorted(workdir.glob("*.log")):
+        text = log.read_text(errors="replace")
+        counts = {
+            "reclaims of expired leases": len(re.findall(r"reclaimed \d+ job", text)),
+            "deadlocks": text.count("deadlock detected") // 2,  # psycopg's and Django's copy
+            "tracebacks": text.count("Traceback"),
+        }
+        found = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+        if found:
+            findings.append(f"{log.name}: {found}")
+    return findings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -750,7 +796,7 @@ def main(argv: list[str] | None = None) -> int:
     create_database(config)
     setup_django(config)
     title = describe(config)
-    print(title, flush=True)
+    print(f"{title}\nat start: {load_text()}", flush=True)
     try:
         figures = run(config)
     finally:
@@ -759,7 +805,14 @@ def main(argv: list[str] | None = None) -> int:
     print_table(title, figures)
     missed = [f.label for f in figures if f.verdict() == "MISSED"]
     print(f"\ntargets missed: {', '.join(missed) if missed else 'none'}")
-    print(f"worker logs: {config.workdir}")
+    print(f"at end: {load_text()}")
+    findings = scan_logs(config.workdir)
+    for finding in findings:
+        print(f"worker log warning: {finding}")
+    if config.keep or findings:
+        print(f"worker logs: {config.workdir}")
+    else:
+        shutil.rmtree(config.workdir, ignore_errors=True)
     return 0
 
 

@@ -440,8 +440,18 @@ class Worker:
             self._wake.set()
 
     def _started_executions(self) -> list[_Execution]:
+        """Executions whose handler runs and still owns its job (interrupted ones are discarded)."""
         with self._lock:
-            return [e for e in self._executions.values() if e.ctx._started and not e.ctx._done]
+            return [
+                e
+                for e in self._executions.values()
+                if e.ctx._started and not e.ctx._done and e.ctx.interrupted is None
+            ]
+
+    def stuck_threads(self) -> int:
+        """Handlers interrupted but still inside a C call (a long sleep): they block a clean exit."""
+        with self._lock:
+            return sum(1 for e in self._executions.values() if e.ctx._started and not e.ctx._done)
 
     # ------------------------------------------------------------------ pausing
 

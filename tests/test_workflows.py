@@ -83,3 +83,49 @@ def test_two_schedulers_fire_an_every_second_schedule_once_per_second(run_worker
     assert len(set(fires)) == len(fires), "one job per fire time"
     gaps = {(b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)}
     assert gaps == {1.0}, gaps
+
+
+def test_nested_fan_outs(run_worker) -> None:
+    parent = demo.nested.enqueue(3, 10)
+    worker = run_worker("--concurrency", "4")
+    done = finished(parent.pk)
+    worker.terminate()
+    assert done.status == Status.COMPLETED
+    assert done.result == 3 * sum(i * i for i in range(10))
+    assert FanOut.objects.filter(state="succeeded").count() == 4
+
+
+def test_fan_out_timeout_fails_it_and_cancels_children(run_worker) -> None:
+    parent = demo.fan_timeout.enqueue(30.0, 1.0)
+    worker = run_worker("--concurrency", "4")
+    done = finished(parent.pk)
+    worker.terminate()
+    assert done.status == Status.COMPLETED and done.result.startswith("timed out")
+    children = set(Job.objects.filter(fanout__parent=parent).values_list("status", flat=True))
+    assert children == {Status.CANCELLED}
+
+
+def test_changed_workflow_code_is_refused_not_replayed_wrongly(run_worker) -> None:
+    flow = demo.changing_workflow.using(retries=1).enqueue()
+    worker = run_worker()
+    done = finished(flow.pk)
+    worker.terminate()
+    assert done.status == Status.FAILED
+    assert "CheckpointMismatch" in done.last_error and "demo.charge" in done.last_error
+
+
+def test_cancelling_a_waiting_parent_cancels_its_children(run_worker) -> None:
+    from django_durable_jobs import cancel_job
+
+    parent = demo.fan_parent.enqueue([False] * 4, "collect_all", seconds=30.0)
+    worker = run_worker("--concurrency", "2")
+    wait_for(lambda: Job.objects.get(pk=parent.pk).status == Status.WAITING)
+    wait_for(lambda: Job.objects.filter(fanout__parent=parent, status=Status.RUNNING).count() >= 2)
+    cancel_job(parent.pk, by="alice")
+    children = Job.objects.filter(fanout__parent=parent)
+    assert set(children.values_list("status", flat=True)) == {Status.CANCELLED}, list(
+        children.values_list("id", "status", "name", "args", "kwargs", "result")
+    )
+    time.sleep(1.0)
+    assert not Job.objects.filter(status=Status.RUNNING).exists()
+    worker.terminate()

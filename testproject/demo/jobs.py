@@ -193,3 +193,30 @@ def spin_report(path: str, seconds: float) -> None:
         spin(seconds)
     finally:
         Path(path).write_text(repr(time.time()))
+
+
+@job("demo.nested")
+def nested(groups: int, size: int) -> int:
+    """A fan-out whose children fan out themselves."""
+    return sum(fan_out([sub(sum_squares, size) for _ in range(groups)]).values())
+
+
+@job("demo.fan_timeout")
+def fan_timeout(seconds: float, timeout: float) -> str:
+    """Children slower than the fan-out's timeout."""
+    from django_durable_jobs import FanOutFailed
+
+    try:
+        fan_out([sub(sleep, seconds) for _ in range(2)], timeout=timeout, queue="default")
+    except FanOutFailed as exc:
+        return f"timed out: {exc}"
+    return "finished"
+
+
+@job("demo.changing_workflow")
+def changing_workflow() -> str:
+    """Calls a different step on its second run: the replay must refuse it."""
+    if current_job().attempt == 1:
+        call(charge, 1)
+        raise RuntimeError("first attempt fails after its step")
+    return call(ship, ["x"])

@@ -21,3 +21,15 @@ class StepLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} of job {self.job_id}"
+
+
+class SignalLog(models.Model):
+    """A signal received, in the process that sent it (see demo.signal_log)."""
+
+    name = models.CharField(max_length=40)
+    job_id = models.BigIntegerField(null=True)
+    pid = models.IntegerField()
+    detail = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.job_id or self.detail}"
