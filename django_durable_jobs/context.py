@@ -35,6 +35,8 @@ class JobContext:
     step: int = 0
     #: Why the execution was interrupted ("paused", "cancelled", ...), or None.
     interrupted: str | None = None
+    #: Checkpoints and fan-outs of the job, loaded at its first call()/fan_out().
+    history: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread_id: int | None = field(default=None, repr=False)
     _task: Any = field(default=None, repr=False)

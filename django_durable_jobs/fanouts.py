@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import db
+from . import db, signals
 from .models import TERMINAL, FanOut, Job, Status
 from .strategies import from_json
 
@@ -98,6 +98,9 @@ def cancel_unfinished_children(using: str, fanout_ids: list[int], now) -> None:
             last_error="cancelled: its fan-out was resolved without it",
         )
         interrupt_running(using, [i for i, status in rows if status == Status.RUNNING], "cancelled")
+        if signals.job_cancelled.receivers:
+            for job in Job.objects.using(using).filter(id__in=ids):
+                signals.send_on_commit(signals.job_cancelled, using, job=job, by="fan-out")
         nested = FanOut.objects.using(using).filter(parent_id__in=ids, state=FanOut.State.RUNNING)
         fanout_ids = list(nested.values_list("id", flat=True))
         nested.update(state=FanOut.State.FAILED, resolved_at=now)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from . import db, fanouts, signals
@@ -246,8 +246,12 @@ def _release_running(using: str, where: Q, now: datetime) -> list[int]:
     running = Job.objects.using(using).filter(where, status=Status.RUNNING)
     ids = list(running.select_for_update().values_list("id", flat=True))
     if ids:
+        requested = Q(pause_requested__isnull=False)  # a graceful pause waiting for this attempt
         Job.objects.using(using).filter(id__in=ids).update(
-            status=Status.PENDING,
+            status=Case(When(requested, then=Value(Status.PAUSED)), default=Value(Status.PENDING)),
+            pause_mode=Case(When(requested, then=F("pause_requested")), default=F("pause_mode")),
+            paused_at=Case(When(requested, then=Value(now)), default=F("paused_at")),
+            pause_requested=None,
             lease=None,
             lease_expires_at=None,
             worker_id=None,

@@ -72,14 +72,12 @@ class FanOutResults(list[SubResult]):
 
 def _history(ctx: JobContext) -> tuple[dict[int, Checkpoint], dict[int, FanOut]]:
     """Checkpoints and fan-outs of this job, loaded once per execution."""
-    cached = getattr(ctx, "_history", None)
-    if cached is None:
+    if ctx.history is None:
         using = db.alias()
         checkpoints = {c.index: c for c in Checkpoint.objects.using(using).filter(job_id=ctx.id)}
         fanouts = {f.index: f for f in FanOut.objects.using(using).filter(parent_id=ctx.id)}
-        cached = (checkpoints, fanouts)
-        ctx._history = cached
-    return cached
+        ctx.history = (checkpoints, fanouts)
+    return ctx.history
 
 
 def _run_target(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:

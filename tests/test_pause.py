@@ -299,3 +299,15 @@ def test_no_job_of_a_paused_queue_starts_after_pause_returns(run_worker) -> None
     wait_for(lambda: Job.objects.filter(queue="race", status=Status.COMPLETED).count() > done + 100)
     for worker in workers:
         worker.terminate()
+
+
+def test_aggressive_queue_pause_keeps_a_requested_job_pause() -> None:
+    graceful = demo.add.using(queue="q").enqueue(1, 2)
+    plain = demo.add.using(queue="q").enqueue(3, 4)
+    Job.objects.filter(pk__in=[graceful.pk, plain.pk]).update(status=Status.RUNNING, lease="x", attempt=1)
+    pause_job(graceful.pk, by="alice")
+    pause_queue("q", mode=PauseMode.AGGRESSIVE)
+    graceful.refresh_from_db()
+    plain.refresh_from_db()
+    assert (graceful.status, graceful.pause_mode, graceful.lease) == (Status.PAUSED, "graceful", None)
+    assert (plain.status, plain.attempt, plain.lease) == (Status.PENDING, 0, None)
