@@ -40,13 +40,10 @@ from django.utils.timesince import timesince
 from . import transitions
 from .conf import jobs_settings
 from .exceptions import (
-    CannotPauseStatus,
     DurableJobsError,
-    JobAlreadyPaused,
     JobNotFound,
-    JobNotPaused,
 )
-from .models import TERMINAL, Checkpoint, Job, PauseMode, QueueState, Status, Worker
+from .models import Checkpoint, Job, PauseMode, QueueState, Status, Worker
 
 #: How many reasons a bulk action lists before it says "and N more".
 MAX_REASONS_SHOWN = 5
@@ -121,29 +118,9 @@ JOB_ACTIONS = {
 
 
 def job_blocker(job: Job, action: str, mode: str = PauseMode.GRACEFUL) -> str | None:
-    """Why ``action`` does not apply to ``job`` (None if it does), in its error's words.
-
-    Mirrors the checks of :mod:`~django_durable_jobs.transitions`, which remain
-    the judges: a job that changes in between is reported with their error.
-    """
-    status = job.status
-    if action == "pause":
-        if status == Status.PAUSED or (
-            status == Status.RUNNING and job.pause_requested and mode == PauseMode.GRACEFUL
-        ):
-            return str(JobAlreadyPaused(job.pk))
-        if status in TERMINAL:
-            return str(CannotPauseStatus(job.pk, status))
-    elif action == "resume":
-        if not (status == Status.PAUSED or (status == Status.RUNNING and job.pause_requested)):
-            return str(JobNotPaused(job.pk, status))
-    elif action == "cancel":
-        if status in TERMINAL:
-            return str(CannotPauseStatus(job.pk, status, action="cancel"))
-    elif action == "retry":
-        if status not in (Status.FAILED, Status.CANCELLED):
-            return str(CannotPauseStatus(job.pk, status, action="retry"))
-    return None
+    """Why ``action`` does not apply to ``job`` (None if it does), in its error's words."""
+    error = transitions.refusal(job, action, mode)
+    return None if error is None else str(error)
 
 
 def run_job_action(job_id: Any, action: str, *, by: str, mode: str, reason: str = "") -> Job:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from . import db, fanouts, signals
 from .exceptions import (
     CannotPauseStatus,
+    DurableJobsError,
     JobAlreadyPaused,
     JobNotFound,
     JobNotPaused,
@@ -68,6 +69,40 @@ def interrupt_running(using: str, job_ids: list[int], reason: str) -> None:
 # --------------------------------------------------------------------------- jobs
 
 
+def refusal(job: Job, action: str, mode: PauseMode | str = PauseMode.GRACEFUL) -> DurableJobsError | None:
+    """The error ``action`` ("pause", "resume", "cancel", "retry") on ``job`` raises, or None.
+
+    The one place that says which status allows which action: the transitions
+    below raise it, the admin uses it to offer only the buttons that apply.
+    """
+    status = job.status
+    if action == "pause":
+        if status == Status.PAUSED or (
+            status == Status.RUNNING and job.pause_requested and mode == PauseMode.GRACEFUL
+        ):
+            return JobAlreadyPaused(job.pk)
+        if status in TERMINAL:
+            return CannotPauseStatus(job.pk, status)
+    elif action == "resume":
+        if not (status == Status.PAUSED or (status == Status.RUNNING and job.pause_requested)):
+            return JobNotPaused(job.pk, status)
+    elif action == "cancel":
+        if status in TERMINAL:
+            return CannotPauseStatus(job.pk, status, action="cancel")
+    elif action == "retry":
+        if status not in (Status.FAILED, Status.CANCELLED):
+            return CannotPauseStatus(job.pk, status, action="retry")
+    else:
+        raise ValueError(f"unknown job action {action!r}")
+    return None
+
+
+def _check(job: Job, action: str, mode: PauseMode | str = PauseMode.GRACEFUL) -> None:
+    error = refusal(job, action, mode)
+    if error is not None:
+        raise error
+
+
 def pause_job(
     job_id: Any, mode: PauseMode | str = PauseMode.GRACEFUL, *, by: str = "", reason: str = ""
 ) -> Job:
@@ -77,12 +112,7 @@ def pause_job(
     now = timezone.now()
     with transaction.atomic(using=using):
         job = _lock_job(using, job_id)
-        if job.status == Status.PAUSED or (
-            job.status == Status.RUNNING and job.pause_requested and mode == PauseMode.GRACEFUL
-        ):
-            raise JobAlreadyPaused(job.pk)
-        if job.status in TERMINAL:
-            raise CannotPauseStatus(job.pk, job.status)
+        _check(job, "pause", mode)
         job.paused_at, job.paused_by, job.pause_reason, job.pause_mode = now, by, reason, mode
         job.updated_at = now
         if job.status == Status.RUNNING and mode == PauseMode.GRACEFUL:
@@ -102,10 +132,9 @@ def resume_job(job_id: Any, *, by: str = "") -> Job:
     now = timezone.now()
     with transaction.atomic(using=using):
         job = _lock_job(using, job_id)
-        if job.status == Status.RUNNING and job.pause_requested:
+        _check(job, "resume")
+        if job.status == Status.RUNNING:
             job.pause_requested = None  # withdraw a graceful pause not yet taken
-        elif job.status != Status.PAUSED:
-            raise JobNotPaused(job.pk, job.status)
         else:
             waiting = FanOut.objects.using(using).filter(parent=job, state=FanOut.State.RUNNING)
             job.status = Status.WAITING if waiting.exists() else Status.PENDING
@@ -125,8 +154,7 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
     with transaction.atomic(using=using):
         fanouts.lock_for_job(using, job_id)  # lock order: fan-outs before jobs
         job = _lock_job(using, job_id)
-        if job.status in TERMINAL:
-            raise CannotPauseStatus(job.pk, job.status, action="cancel")
+        _check(job, "cancel")
         if _take_from_execution(job):
             interrupt_running(using, [job.pk], "cancelled")
         job.status = Status.CANCELLED
@@ -144,8 +172,7 @@ def retry_job(job_id: Any, *, by: str = "") -> Job:
     now = timezone.now()
     with transaction.atomic(using=using):
         job = _lock_job(using, job_id)
-        if job.status not in (Status.FAILED, Status.CANCELLED):
-            raise CannotPauseStatus(job.pk, job.status, action="retry")
+        _check(job, "retry")
         job.status = Status.PENDING
         job.attempt = 0
         job.run_after = job.updated_at = now
