@@ -179,26 +179,28 @@ def queue_pause_lock(using: str) -> None:
 # --------------------------------------------------------------------------- leases
 
 
-def renew_leases(using: str, worker_id: str, owned: dict[int, str]) -> set[int]:
-    """Extend the leases this worker still holds; returns the ids it still owns."""
+def renew_leases(using: str, owned: dict[int, str]) -> None:
+    """Extend the leases this worker still holds, in one statement.
+
+    Rows locked by someone else right now (a pause, a writer) are skipped, not
+    waited for: no deadlock, and the next heartbeat comes well before expiry.
+    """
     if not owned:
-        return set()
-    ids = list(owned)
+        return
+    ids = sorted(owned)
     tokens = sorted(set(owned.values()))
     if is_postgres(using):
         sql = f"""UPDATE {JOB} SET lease_expires_at = now() + make_interval(secs => %s)
-                  WHERE id = ANY(%s) AND lease = ANY(%s) AND status = 'running'
-                  RETURNING id, lease"""
+                  WHERE id IN (SELECT id FROM {JOB} WHERE id = ANY(%s) AND lease = ANY(%s)
+                               ORDER BY id FOR UPDATE SKIP LOCKED)"""
         params: list[Any] = [jobs_settings.LEASE_SECONDS, ids, tokens]
     else:
         expiry = adapt(using, timezone.now() + timedelta(seconds=jobs_settings.LEASE_SECONDS))
         sql = f"""UPDATE {JOB} SET lease_expires_at = %s
-                  WHERE id IN ({_in(ids)}) AND lease IN ({_in(tokens)}) AND status = 'running'
-                  RETURNING id, lease"""
+                  WHERE id IN ({_in(ids)}) AND lease IN ({_in(tokens)})"""
         params = [expiry, *ids, *tokens]
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall() if owned.get(row[0]) == row[1]}
 
 
 def owned_subset(using: str, owned: dict[int, str]) -> set[int]:
@@ -218,6 +220,11 @@ def reclaim_expired(using: str) -> list[int]:
     is paused instead.
     """
     now = _db_now(using)
+    expired = f"status = 'running' AND lease_expires_at < {now}"
+    if is_postgres(using):  # skip rows a writer holds: it may be finishing them right now
+        where = f"id IN (SELECT id FROM {JOB} WHERE {expired} ORDER BY id FOR UPDATE SKIP LOCKED)"
+    else:
+        where = expired
     sql = f"""UPDATE {JOB} SET
                  status = CASE WHEN pause_requested IS NULL THEN 'pending' ELSE 'paused' END,
                  pause_mode = CASE WHEN pause_requested IS NULL THEN pause_mode ELSE pause_requested END,
@@ -227,7 +234,7 @@ def reclaim_expired(using: str) -> list[int]:
                  attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END,
                  last_error = 'worker lost: lease expired, job reclaimed',
                  updated_at = {now}
-              WHERE status = 'running' AND lease_expires_at < {now}
+              WHERE {where}
               RETURNING id"""
     params = py_now_param(using) * 3
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
@@ -242,8 +249,9 @@ def fenced_update(using: str, job_id: int, lease: str, assignments: str, params:
     """
     with connections[using].cursor() as cursor:
         cursor.execute(
-            f"UPDATE {JOB} SET {assignments} WHERE id = %s AND lease = %s AND status = 'running' "
-            "RETURNING status",
+            # No "status = 'running'" here: a lease is only ever set on a running job,
+            # and naming the status would lead the planner to the partial lease index.
+            f"UPDATE {JOB} SET {assignments} WHERE id = %s AND lease = %s RETURNING status",
             [*params, job_id, lease],
         )
         row = cursor.fetchone()
@@ -254,8 +262,8 @@ def touch_owned(using: str, job_id: int, lease: str) -> bool:
     """Inside a transaction: lock the job row if this execution still owns it."""
     with connections[using].cursor() as cursor:
         cursor.execute(
-            f"SELECT 1 FROM {JOB} WHERE id = %s AND lease = %s AND status = 'running'"
-            + (" FOR UPDATE" if is_postgres(using) else ""),
+            f"SELECT 1 FROM {JOB} WHERE id = %s AND lease = %s"
+            + (" FOR NO KEY UPDATE" if is_postgres(using) else ""),
             [job_id, lease],
         )
         return cursor.fetchone() is not None
@@ -291,6 +299,37 @@ def complete(using: str, job_id: int, lease: str, result: Any) -> str | None:
         "paused_by = '', pause_reason = '', pause_mode = '', finished_at = %s, updated_at = %s",
         [json.dumps(result), now, now],
     )
+
+
+def lock_jobs(using: str, job_ids: list[int]) -> None:
+    """Inside a transaction: lock these job rows in id order (the one order everybody uses)."""
+    if job_ids and is_postgres(using):
+        with connections[using].cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {JOB} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [sorted(job_ids)]
+            )
+
+
+def complete_many(using: str, items: list[tuple[int, str, Any]]) -> set[int]:
+    """Complete many (id, lease, result) in one statement; returns the ids still owned."""
+    if not is_postgres(using):
+        return {job_id for job_id, lease, result in items if complete(using, job_id, lease, result)}
+    sql = f"""UPDATE {JOB} AS j SET status = 'completed', result = v.result::jsonb,
+                  lease = NULL, lease_expires_at = NULL, worker_id = NULL, pause_requested = NULL,
+                  paused_at = NULL, paused_by = '', pause_reason = '', pause_mode = '',
+                  finished_at = now(), updated_at = now()
+              FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS lease,
+                           unnest(%s::text[]) AS result) AS v
+              WHERE j.id = v.id AND j.lease = v.lease
+              RETURNING j.id"""
+    params = [
+        [i[0] for i in items],
+        [i[1] for i in items],
+        [json.dumps(i[2]) for i in items],
+    ]
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def fail(using: str, job_id: int, lease: str, error: str, *, pausable: bool = True) -> str | None:

@@ -33,6 +33,18 @@ def lock_for_job(using: str, job_id: object) -> None:
     )
 
 
+def lock(using: str, fanout_ids: list[int]) -> None:
+    """Inside a transaction: lock these fan-out rows in id order."""
+    if fanout_ids:
+        list(
+            FanOut.objects.using(using)
+            .filter(pk__in=fanout_ids)
+            .select_for_update()
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+
+
 def on_job_terminal(using: str, job: Job, *, cancel_children: bool = False) -> None:
     """Inside the transaction that made ``job`` terminal: update fan-outs around it."""
     if job.fanout_id is not None:
@@ -46,10 +58,21 @@ def on_job_terminal(using: str, job: Job, *, cancel_children: bool = False) -> N
 
 def child_finished(using: str, fanout_id: int, status: str) -> None:
     counter = {Status.COMPLETED: "succeeded", Status.FAILED: "failed"}.get(status, "cancelled")
+    children_finished(using, fanout_id, **{counter: 1})
+
+
+def children_finished(
+    using: str, fanout_id: int, *, succeeded: int = 0, failed: int = 0, cancelled: int = 0
+) -> None:
+    """Count finished children of one fan-out (one UPDATE) and resolve it when decided."""
     updated = (
         FanOut.objects.using(using)
         .filter(pk=fanout_id, state=FanOut.State.RUNNING)
-        .update(**{counter: F(counter) + 1})
+        .update(
+            succeeded=F("succeeded") + succeeded,
+            failed=F("failed") + failed,
+            cancelled=F("cancelled") + cancelled,
+        )
     )
     if not updated:
         return  # already resolved (fail-fast or timeout); late children change nothing

@@ -83,6 +83,12 @@ class Job(models.Model):
                 name="durable_jobs_runnable",
                 condition=Q(status="pending"),
             ),
+            # The same for workers that serve every queue.
+            models.Index(
+                fields=["-priority", "id"],
+                name="durable_jobs_runnable_any",
+                condition=Q(status="pending"),
+            ),
             models.Index(
                 fields=["lease_expires_at"],
                 name="durable_jobs_running_lease",

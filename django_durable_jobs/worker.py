@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -84,6 +85,26 @@ class _Execution:
     pool: Pool
     definition: JobDefinition | None
     started: float = field(default_factory=time.monotonic)
+
+
+def tidy_connections() -> None:
+    """After a job: drop connections a handler broke or left in a transaction.
+
+    Unlike ``close_old_connections()`` this keeps healthy connections open
+    whatever ``CONN_MAX_AGE`` says: a worker thread is not a request, and
+    reconnecting per job would cost more than the job.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        if conn.in_atomic_block or not conn.get_autocommit():
+            logger.warning("a job left a transaction open on %r; closing it", conn.alias)
+            conn.close()
+        elif conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()
 
 
 class Worker:
@@ -333,19 +354,19 @@ class Worker:
 
     def _run_sync(self, execution: _Execution) -> None:
         ctx = execution.ctx
+        if not ctx.start():  # released or taken away before it began
+            self._settle(ctx)
+            return
+        outcome = None
         try:
-            if not ctx.start():
-                return  # released before it began
             outcome = self._perform_sync(execution)
-            if outcome is not None:
-                self._outcomes.put(outcome)
         except JobInterrupted:
             self._discard(ctx)
         except Exception:  # never lose a worker thread to our own bug
             logger.exception("worker error while running job %s", ctx.id)
         finally:
-            self._finished(execution)
-            close_old_connections()
+            self._deliver(execution, outcome)
+            tidy_connections()
 
     def _perform_sync(self, execution: _Execution) -> Outcome | None:
         ctx, definition = execution.ctx, execution.definition
@@ -373,11 +394,13 @@ class Worker:
         ctx, definition = execution.ctx, execution.definition
         ctx._loop = asyncio.get_running_loop()
         ctx._task = asyncio.current_task()
+        if not ctx.start():
+            self._settle(ctx)
+            return
+        outcome = None
         try:
-            if not ctx.start():
-                return
             if definition is None:
-                self._outcomes.put(self._missing_handler(ctx))
+                outcome = self._missing_handler(ctx)
                 return
             if signals.job_started.receivers:  # receivers may use the ORM: not on the loop
                 await sync_to_async(self._send_started)(ctx)
@@ -390,14 +413,14 @@ class Worker:
             except Suspend:
                 return
             except Exception as exc:  # noqa: BLE001
-                self._outcomes.put(self._failure(ctx, exc))
+                outcome = self._failure(ctx, exc)
                 return
             finally:
                 ctx.finish()
                 deactivate(token)
-            self._outcomes.put(self._success(ctx, result))
+            outcome = self._success(ctx, result)
         finally:
-            self._finished(execution)
+            self._deliver(execution, outcome)
 
     def _success(self, ctx: JobContext, result: Any) -> Outcome:
         try:
@@ -428,12 +451,23 @@ class Worker:
         if signals.job_started.receivers:
             signals.send(signals.job_started, job=self._job_row(ctx, Status.RUNNING))
 
-    def _finished(self, execution: _Execution) -> None:
+    def _deliver(self, execution: _Execution, outcome: Outcome | None) -> None:
+        """Hand the outcome to the writer; the slot stays taken (and leased) until it commits."""
         duration = time.monotonic() - execution.started
         avg = self._avg_duration
         self._avg_duration = duration if avg is None else avg * 0.9 + duration * 0.1
+        if outcome is None:
+            self._settle(execution.ctx)
+        else:
+            self._outcomes.put(outcome)
+
+    def _settle(self, ctx: JobContext) -> None:
+        """The execution is over and its outcome (if any) committed: free its slot."""
         with self._lock:
-            self._executions.pop(execution.ctx.id, None)
+            execution = self._executions.get(ctx.id)
+            if execution is None or execution.ctx is not ctx:
+                return
+            del self._executions[ctx.id]
             execution.pool.outstanding -= 1
             wake = execution.pool.outstanding <= execution.pool.concurrency
         if wake:
@@ -515,10 +549,11 @@ class Worker:
 
     def _write(self, batch: list[Outcome]) -> None:
         """Commit many outcomes in one transaction, then send their signals."""
+        batch = sorted(batch, key=lambda o: o.ctx.id)
         for attempt in range(5):
             try:
                 with transaction.atomic(using=self.using):
-                    written = [(o, self._write_one(o)) for o in batch]
+                    written = self._write_batch(batch)
                 break
             except DatabaseError:
                 logger.exception("writing %d outcomes failed (try %d)", len(batch), attempt + 1)
@@ -530,27 +565,47 @@ class Worker:
                 time.sleep(0.2 * (attempt + 1))
         else:
             logger.error("gave up writing the outcome of job %s; its lease will expire", batch[0].ctx.id)
+            self._settle(batch[0].ctx)
             return
-        self._wake.set()  # a finished child may have made its parent runnable
         for outcome, status in written:
+            self._settle(outcome.ctx)
             self._after_commit(outcome, status)
+        self._wake.set()  # slots are free, and a finished child may have made its parent runnable
 
-    def _write_one(self, outcome: Outcome) -> str | None:
-        ctx, using = outcome.ctx, self.using
-        if outcome.kind in ("complete", "fail", "fail_now") and ctx.fanout_id is not None:
-            fanouts.lock_for_job(using, ctx.id)  # lock order: fan-out first
-        if outcome.kind == "complete":
-            status = db.complete(using, ctx.id, ctx.lease, outcome.result)
-        elif outcome.kind == "retry":
-            status = db.retry(using, ctx.id, ctx.lease, outcome.error, outcome.run_after)
-        elif outcome.kind in ("fail", "fail_now"):
-            status = db.fail(using, ctx.id, ctx.lease, outcome.error, pausable=outcome.kind == "fail")
-        else:
-            status = db.release(using, ctx.id, ctx.lease)
-        if status in (Status.COMPLETED, Status.FAILED):
-            job = Job(pk=ctx.id, fanout_id=ctx.fanout_id, status=status)
-            fanouts.on_job_terminal(using, job)
-        return status
+    def _write_batch(self, batch: list[Outcome]) -> list[tuple[Outcome, str | None]]:
+        """The fenced writes of a batch. Lock order: fan-outs, then jobs by id.
+
+        A job that completes or fails here owns no running fan-out (``fan_out()``
+        suspends its job instead of producing an outcome), so only the fan-outs
+        that finishing children belong to need updating.
+        """
+        using = self.using
+        fanouts.lock(using, sorted({o.ctx.fanout_id for o in batch if o.ctx.fanout_id is not None}))
+        db.lock_jobs(using, [o.ctx.id for o in batch])
+        completes = [o for o in batch if o.kind == "complete"]
+        owned = db.complete_many(using, [(o.ctx.id, o.ctx.lease, o.result) for o in completes])
+        statuses: dict[int, str | None] = {
+            o.ctx.id: Status.COMPLETED if o.ctx.id in owned else None for o in completes
+        }
+        for outcome in batch:
+            ctx = outcome.ctx
+            if outcome.kind == "retry":
+                statuses[ctx.id] = db.retry(using, ctx.id, ctx.lease, outcome.error, outcome.run_after)
+            elif outcome.kind in ("fail", "fail_now"):
+                pausable = outcome.kind == "fail"
+                statuses[ctx.id] = db.fail(using, ctx.id, ctx.lease, outcome.error, pausable=pausable)
+            elif outcome.kind == "release":
+                statuses[ctx.id] = db.release(using, ctx.id, ctx.lease)
+        finished: dict[int, Counter[str]] = {}
+        for outcome in batch:
+            status = statuses[outcome.ctx.id]
+            if outcome.ctx.fanout_id is not None and status in (Status.COMPLETED, Status.FAILED):
+                finished.setdefault(outcome.ctx.fanout_id, Counter())[status] += 1
+        for fanout_id, counts in finished.items():
+            fanouts.children_finished(
+                using, fanout_id, succeeded=counts[Status.COMPLETED], failed=counts[Status.FAILED]
+            )
+        return [(o, statuses[o.ctx.id]) for o in batch]
 
     def _after_commit(self, outcome: Outcome, status: str | None) -> None:
         ctx = outcome.ctx
@@ -645,10 +700,7 @@ class Worker:
     def _heartbeat(self) -> None:
         with self._lock:
             owned = {e.ctx.id: e.ctx.lease for e in self._executions.values() if e.ctx.interrupted is None}
-        kept = db.renew_leases(self.using, self.id, owned)
-        lost = set(owned) - kept
-        if lost:
-            self._interrupt(sorted(lost), "lease lost")
+        db.renew_leases(self.using, owned)  # losses are found by _poll_control's read
         WorkerRow.objects.using(self.using).filter(id=self.id).update(heartbeat_at=timezone.now())
 
     def _housekeeping(self) -> None:
