@@ -125,9 +125,7 @@ class DurableJobsBackend(BaseTaskBackend):
         )
         job = insert_one(job)
         result = _task_result(job, task, self.alias)
-        transaction.on_commit(
-            lambda: task_enqueued.send(type(self), task_result=result), using=db.alias()
-        )
+        transaction.on_commit(lambda: task_enqueued.send(type(self), task_result=result), using=db.alias())
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
@@ -246,9 +244,7 @@ def _durable_alias(task: Task) -> str | None:
 def _task_of(job: Job, task: Task, alias: str) -> Task:
     """``task`` with the options this job was enqueued with."""
     deferred = job.run_after if job.run_after != job.created_at else None
-    return task.using(
-        priority=job.priority, queue_name=job.queue, run_after=deferred, backend=alias
-    )
+    return task.using(priority=job.priority, queue_name=job.queue, run_after=deferred, backend=alias)
 
 
 def _local_task_result(job: Job, task: Task) -> TaskResult:
@@ -276,9 +272,7 @@ def _task_result(job: Job, task: Task, alias: str) -> TaskResult:
         args=job.args,
         kwargs=job.kwargs,
         backend=alias,
-        errors=[parse_error(job.last_error)]
-        if status == TaskResultStatus.FAILED and job.last_error
-        else [],
+        errors=[parse_error(job.last_error)] if status == TaskResultStatus.FAILED and job.last_error else [],
         worker_ids=worker_ids,
     )
     if status == TaskResultStatus.SUCCESSFUL:

@@ -180,8 +180,7 @@ class Cron(ScheduleSpec):
             raise TypeError(f"cron() needs a string, got {self.expression!r}")
         if len(self.expression.split()) != 5:
             raise ValueError(
-                f"cron() needs 5 fields (minute hour day-of-month month day-of-week), "
-                f"got {self.expression!r}"
+                f"cron() needs 5 fields (minute hour day-of-month month day-of-week), got {self.expression!r}"
             )
         try:  # a syntax error fails here, an impossible date ("0 0 31 2 *") on iteration
             croniter(self.expression, EPOCH).get_next(datetime)
@@ -241,9 +240,7 @@ def cron(expression: str) -> Cron:
 
 def validate_spec(spec: object) -> None:
     if not isinstance(spec, ScheduleSpec):
-        raise TypeError(
-            f"a schedule must come from every(), daily(), weekly() or cron(), got {spec!r}"
-        )
+        raise TypeError(f"a schedule must come from every(), daily(), weekly() or cron(), got {spec!r}")
 
 
 def wall_time(day: date, hour: int, minute: int, zone: ZoneInfo) -> datetime:

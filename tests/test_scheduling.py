@@ -403,7 +403,10 @@ def test_run_due_fires_once_per_fire_time():
     assert first.scheduled_for == utc(2030, 1, 1, 10, 5)
     first.refresh_from_db()
     assert (first.name, first.status, first.args, first.kwargs) == (
-        "test-sched-tick", Status.PENDING, [], {},
+        "test-sched-tick",
+        Status.PENDING,
+        [],
+        {},
     )
     assert run_due(now=utc(2030, 1, 1, 10, 7)) == []
     assert run_due(now=utc(2030, 1, 1, 10, 9, 59)) == []
@@ -427,7 +430,9 @@ def test_run_due_uses_the_jobs_queue_and_priority():
     [created] = run_due(now=utc(2030, 1, 1, 9, 0, 1))
     created.refresh_from_db()
     assert (created.queue, created.priority, created.scheduled_for) == (
-        "sched-queue", 5, utc(2030, 1, 1, 9),
+        "sched-queue",
+        5,
+        utc(2030, 1, 1, 9),
     )
 
 

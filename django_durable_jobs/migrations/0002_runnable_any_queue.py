@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('durable_jobs', '0001_initial'),
+        ("durable_jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='job',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['-priority', 'id'], name='durable_jobs_runnable_any'),
+            model_name="job",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["-priority", "id"],
+                name="durable_jobs_runnable_any",
+            ),
         ),
     ]
