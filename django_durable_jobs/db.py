@@ -32,6 +32,8 @@ CLAIM_LOCK_KEY = 0x6A6F6273  # "jobs"
 
 JOB = "durable_jobs_job"
 QUEUESTATE = "durable_jobs_queuestate"
+CHECKPOINT = "durable_jobs_checkpoint"
+FANOUT = "durable_jobs_fanout"
 
 CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id"
 
@@ -375,3 +377,37 @@ def release(using: str, job_id: int, lease: str) -> str | None:
         f"{_FREE}, updated_at = %s",
         ["pending", now, now],
     )
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+def load_history(using: str, job_id: int) -> tuple[dict[int, tuple[str, Any]], set[int]]:
+    """One round trip: ``{step: (target, value)}`` of the checkpoints, and the fan-out steps."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"""SELECT 'c', "index", target, value FROM {CHECKPOINT} WHERE job_id = %s
+                UNION ALL SELECT 'f', "index", '', NULL FROM {FANOUT} WHERE parent_id = %s""",
+            [job_id, job_id],
+        )
+        rows = cursor.fetchall()
+    checkpoints = {r[1]: (r[2], _json(r[3])) for r in rows if r[0] == "c"}
+    return checkpoints, {r[1] for r in rows if r[0] == "f"}
+
+
+def save_checkpoint(using: str, job_id: int, lease: str, step: int, target: str, value: Any) -> bool:
+    """Save a call() result if this execution still owns the job; one statement.
+
+    On PostgreSQL the job row is locked by the statement itself, so a pause or
+    reclaim that commits first makes it insert nothing.
+    """
+    lock = " FOR NO KEY UPDATE" if is_postgres(using) else ""
+    now, now_params = now_expression(using)
+    sql = (
+        f"WITH owner AS (SELECT id FROM {JOB} WHERE id = %s AND lease = %s{lock}) "
+        f'INSERT INTO {CHECKPOINT} (job_id, "index", target, value, created_at) '
+        f"SELECT id, %s, %s, %s, {now} FROM owner RETURNING id"
+    )
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [job_id, lease, step, target, json.dumps(value), *now_params])
+        return cursor.fetchone() is not None

@@ -21,7 +21,7 @@ from . import db
 from .context import JobContext, current_job
 from .enqueuing import build_job, check_json
 from .exceptions import CheckpointMismatch, FanOutFailed, JobInterrupted
-from .models import Checkpoint, FanOut, Job, Status
+from .models import FanOut, Job, Status
 from .registry import JobDefinition, get_definition
 from .strategies import FailFast, Strategy, from_json
 
@@ -70,13 +70,19 @@ class FanOutResults(list[SubResult]):
 # --------------------------------------------------------------------------- replay state
 
 
-def _history(ctx: JobContext) -> tuple[dict[int, Checkpoint], dict[int, FanOut]]:
-    """Checkpoints and fan-outs of this job, loaded once per execution."""
+@dataclass(frozen=True)
+class Saved:
+    """A checkpoint as replay needs it."""
+
+    target: str
+    value: Any
+
+
+def _history(ctx: JobContext) -> tuple[dict[int, Saved], set[int]]:
+    """Checkpoints and fan-out step numbers of this job, loaded once per execution."""
     if ctx.history is None:
-        using = db.alias()
-        checkpoints = {c.index: c for c in Checkpoint.objects.using(using).filter(job_id=ctx.id)}
-        fanouts = {f.index: f for f in FanOut.objects.using(using).filter(parent_id=ctx.id)}
-        ctx.history = (checkpoints, fanouts)
+        checkpoints, fanout_steps = db.load_history(db.alias(), ctx.id)
+        ctx.history = ({i: Saved(t, v) for i, (t, v) in checkpoints.items()}, fanout_steps)
     return ctx.history
 
 
@@ -110,15 +116,11 @@ def call(target: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwar
         )
     value = _run_target(definition, args, kwargs)
     check_json(definition.name, "the result of call()", value)
-    using = db.alias()
     ctx.raise_if_interrupted()
-    with transaction.atomic(using=using):
-        if not db.touch_owned(using, ctx.id, ctx.lease):
-            ctx.interrupted = ctx.interrupted or "lost lease"
-            raise JobInterrupted(ctx.interrupted)
-        checkpoints[step] = Checkpoint.objects.using(using).create(
-            job_id=ctx.id, index=step, target=definition.name, value=value
-        )
+    if not db.save_checkpoint(db.alias(), ctx.id, ctx.lease, step, definition.name, value):
+        ctx.interrupted = ctx.interrupted or "lost lease"
+        raise JobInterrupted(ctx.interrupted)
+    checkpoints[step] = Saved(definition.name, value)
     return value
 
 
@@ -153,9 +155,8 @@ def fan_out(
             "but now is a fan_out()"
         )
     using = db.alias()
-    existing = fanouts.get(step)
-    if existing is not None:
-        existing.refresh_from_db(using=using)
+    if step in fanouts:
+        existing = FanOut.objects.using(using).get(parent_id=ctx.id, index=step)
         if existing.state == FanOut.State.RUNNING:
             raise Suspend()
         return _results(using, existing)
