@@ -101,21 +101,20 @@ def enqueue_definition(definition: JobDefinition, args: Sequence[Any], kwargs: d
 def insert_one(job: Job) -> Job:
     """Insert one job and wake workers on commit; honours ``unique_key``."""
     alias = db.alias()
-    if job.unique_key is not None:
+    if job.unique_key is None:
+        db.insert_jobs(alias, [job])  # one statement: atomic on its own
+    else:
         existing = _unfinished_with_key(job.unique_key, alias)
         if existing is not None:
             return existing
-    try:
-        with transaction.atomic(using=alias, savepoint=job.unique_key is not None):
-            job.save(force_insert=True, using=alias)
-            db.notify_work(alias, {job.queue})
-    except IntegrityError:
-        if job.unique_key is None:
-            raise
-        existing = _unfinished_with_key(job.unique_key, alias)
-        if existing is None:
-            raise
-        return existing
+        try:
+            with transaction.atomic(using=alias):
+                db.insert_jobs(alias, [job])
+        except IntegrityError:  # another enqueue of the key won the race
+            existing = _unfinished_with_key(job.unique_key, alias)
+            if existing is None:
+                raise
+            return existing
     signals.send_on_commit(signals.job_enqueued, alias, job=job)
     return job
 
@@ -128,8 +127,7 @@ def insert_many(jobs: list[Job]) -> list[Job]:
         raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
     alias = db.alias()
     with transaction.atomic(using=alias, savepoint=False):
-        Job.objects.using(alias).bulk_create(jobs)
-        db.notify_work(alias, {job.queue for job in jobs})
+        db.insert_jobs(alias, jobs)
     if signals.job_enqueued.receivers:
         for job in jobs:
             signals.send_on_commit(signals.job_enqueued, alias, job=job)

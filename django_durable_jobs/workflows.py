@@ -21,7 +21,7 @@ from . import db
 from .context import JobContext, current_job
 from .enqueuing import build_job, check_json
 from .exceptions import CheckpointMismatch, FanOutFailed, JobInterrupted
-from .models import FanOut, Job, Status
+from .models import FanOut, Status
 from .registry import JobDefinition, get_definition
 from .strategies import FailFast, Strategy, from_json
 
@@ -182,9 +182,8 @@ def fan_out(
         )
         for child in children:
             child.fanout = fanout
-        Job.objects.using(using).bulk_create(children, batch_size=1000)
+        db.insert_jobs(using, children)
         suspend_parent(using, ctx)
-        db.notify_work(using, {child.queue for child in children})
     raise Suspend()
 
 
