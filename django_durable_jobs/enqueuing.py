@@ -90,7 +90,23 @@ def build_job(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, 
         updated_at=now,
     )
     fields.update(extra)
-    return Job(**fields)
+    return new_job(fields)
+
+
+_job_template: list[tuple[str, Any]] | None = None
+
+
+def new_job(fields: dict[str, Any]) -> Job:
+    """``Job(**fields)``, several times faster: the positional constructor.
+
+    Bulk enqueues build tens of thousands of rows, and Django's keyword
+    constructor spends most of that time resolving defaults one by one.
+    """
+    global _job_template
+    if _job_template is None:
+        blank = Job()
+        _job_template = [(f.attname, getattr(blank, f.attname)) for f in Job._meta.concrete_fields]
+    return Job(*[fields.get(name, default) for name, default in _job_template])
 
 
 def enqueue_definition(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> Job:

@@ -63,7 +63,12 @@ class Job(models.Model):
 
     # Workflows: a child of a fan-out, and the schedule fire it came from.
     fanout = models.ForeignKey(
-        "FanOut", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+        "FanOut",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="children",
+        db_index=False,  # durable_jobs_fanout_child covers it, for children only
     )
     fanout_index = models.PositiveIntegerField(null=True, blank=True)
     scheduled_for = models.DateTimeField(null=True, blank=True)
@@ -95,7 +100,11 @@ class Job(models.Model):
                 condition=Q(status="running"),
             ),
             models.Index(fields=["queue", "status"], name="durable_jobs_queue_status"),
-            models.Index(fields=["fanout", "fanout_index"], name="durable_jobs_fanout_child"),
+            models.Index(
+                fields=["fanout", "fanout_index"],
+                name="durable_jobs_fanout_child",
+                condition=Q(fanout__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
