@@ -112,15 +112,6 @@ _INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("scheduled_for", "timestamptz", lambda j: j.scheduled_for),
     ("created_at", "timestamptz", lambda j: j.created_at),
 ]
-_INSERT_SQL = (
-    f"INSERT INTO {JOB} ({', '.join(c for c, _, _ in _INSERT_COLUMNS)}, updated_at, status, attempt, "
-    "last_error, paused_by, pause_reason, pause_mode) "
-    "SELECT "
-    + ", ".join(f"{c}::jsonb" if c in ("args", "kwargs") else c for c, _, _ in _INSERT_COLUMNS)
-    + ", created_at, 'pending', 0, '', '', '', '' FROM unnest("
-    + ", ".join(f"%s::{t}[]" for _, t, _ in _INSERT_COLUMNS)
-    + f") AS t({', '.join(c for c, _, _ in _INSERT_COLUMNS)})"
-)
 
 
 def insert_jobs(using: str, jobs: list[Any]) -> None:
@@ -135,12 +126,12 @@ def insert_jobs(using: str, jobs: list[Any]) -> None:
 
         Job.objects.using(using).bulk_create(jobs)
         return
-    params = [[value(job) for job in jobs] for _, _, value in _INSERT_COLUMNS]
+    insert, params = _insert_sql(jobs)
     if len(jobs) == 1:
-        sql = f"WITH ins AS ({_INSERT_SQL} RETURNING id, queue) SELECT id, pg_notify(%s, queue) FROM ins"
+        sql = f"WITH ins AS ({insert} RETURNING id, queue) SELECT id, pg_notify(%s, queue) FROM ins"
         params.append(WORK_CHANNEL)
     else:
-        sql = f"{_INSERT_SQL} RETURNING id"
+        sql = f"{insert} RETURNING id"
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()]
@@ -150,6 +141,39 @@ def insert_jobs(using: str, jobs: list[Any]) -> None:
         job._state.db = using
     if len(jobs) > 1:
         notify_work(using, {job.queue for job in jobs})
+
+
+def _insert_sql(jobs: list[Any]) -> tuple[str, list[Any]]:
+    """``INSERT ... SELECT FROM unnest(...)``; a column equal in every row is sent once.
+
+    Sending arrays costs the client more than the server spends inserting;
+    in a bulk enqueue most columns (name, queue, times) are the same for all.
+    """
+    columns, selected, arrays, scalars, array_params = [], [], [], [], []
+    for column, pg_type, value in _INSERT_COLUMNS:
+        values = [value(job) for job in jobs]
+        columns.append(column)
+        cast = "::jsonb" if column in ("args", "kwargs") else ""
+        if len(jobs) == 1 or all(v == values[0] for v in values):
+            selected.append(f"%s::{pg_type}{cast}")
+            scalars.append(values[0])
+        else:
+            selected.append(f"{column}{cast}")
+            arrays.append(f"%s::{pg_type}[]")
+            array_params.append(values)
+    array_columns = [c for c, sel in zip(columns, selected, strict=True) if not sel.startswith("%s")]
+    if arrays:
+        source = f" FROM unnest({', '.join(arrays)}) AS t({', '.join(array_columns)})"
+    else:  # every column the same in every row
+        source = " FROM generate_series(1, %s)"
+        array_params.append(len(jobs))
+    sql = (
+        f"INSERT INTO {JOB} ({', '.join(columns)}, updated_at, status, attempt, last_error, "
+        f"paused_by, pause_reason, pause_mode) SELECT {', '.join(selected)}, "
+        f"%s::timestamptz, 'pending', 0, '', '', '', ''{source}"
+    )
+    # Parameters in the order their placeholders appear: SELECT list, then unnest().
+    return sql, [*scalars, jobs[0].updated_at, *array_params]
 
 
 # --------------------------------------------------------------------------- claim

@@ -49,8 +49,8 @@ def check_arguments(definition: JobDefinition, args: Sequence[Any], kwargs: dict
         check_json(definition.name, f"argument {param!r}", value)
 
 
-def resolve_run_after(run_after: datetime | timedelta | None) -> datetime:
-    now = timezone.now()
+def resolve_run_after(run_after: datetime | timedelta | None, now: datetime | None = None) -> datetime:
+    now = now or timezone.now()
     if run_after is None:
         return now
     if isinstance(run_after, timedelta):
@@ -62,8 +62,18 @@ def resolve_run_after(run_after: datetime | timedelta | None) -> datetime:
     raise TypeError(f"run_after must be a datetime or timedelta, got {run_after!r}")
 
 
-def build_job(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any], **extra: Any) -> Job:
-    """An unsaved, validated Job row for one call of ``definition``."""
+def build_job(
+    definition: JobDefinition,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    **extra: Any,
+) -> Job:
+    """An unsaved, validated Job row for one call of ``definition``.
+
+    ``now``: the enqueue time; jobs enqueued together in one statement share it.
+    """
     args = list(args)
     check_arguments(definition, args, kwargs)
     options = definition.options
@@ -76,7 +86,7 @@ def build_job(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, 
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise TypeError(f"priority must be an integer, got {priority!r}")
-    now = timezone.now()
+    now = now or timezone.now()
     fields: dict[str, Any] = dict(
         name=definition.name,
         queue=queue,
@@ -85,7 +95,7 @@ def build_job(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, 
         kwargs=dict(kwargs),
         max_retries=retries,
         unique_key=options.unique_key,
-        run_after=resolve_run_after(options.run_after),
+        run_after=resolve_run_after(options.run_after, now),
         created_at=now,
         updated_at=now,
     )
@@ -154,6 +164,7 @@ def enqueue_many_definition(
     definition: JobDefinition, calls: Iterable[tuple[Sequence[Any], dict[str, Any]] | Sequence[Any]]
 ) -> list[Job]:
     jobs = []
+    now = timezone.now()
     for position, call in enumerate(calls):
         if (
             isinstance(call, tuple | list)
@@ -166,7 +177,7 @@ def enqueue_many_definition(
             raise TypeError(
                 f"enqueue_many() item {position} must be an (args, kwargs) pair, got {call!r:.100}"
             )
-        jobs.append(build_job(definition, args, kwargs))
+        jobs.append(build_job(definition, args, kwargs, now=now))
     return insert_many(jobs)
 
 

@@ -164,11 +164,11 @@ def fan_out(
         return FanOutResults()
     if isinstance(timeout, int | float):
         timeout = timedelta(seconds=timeout)
+    now = timezone.now()
     children = [
-        build_job(s.definition.using(queue=queue, retries=retries), s.args, s.kwargs, fanout_index=i)
+        build_job(s.definition.using(queue=queue, retries=retries), s.args, s.kwargs, now=now, fanout_index=i)
         for i, s in enumerate(subs)
     ]
-    now = timezone.now()
     with transaction.atomic(using=using):
         if not db.touch_owned(using, ctx.id, ctx.lease):
             raise JobInterrupted("lost lease")

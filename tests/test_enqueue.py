@@ -144,3 +144,9 @@ def test_unknown_settings_key_is_an_error(settings) -> None:
     settings.DURABLE_JOBS = {"LEASE_SECOND": 5}
     with pytest.raises(ImproperlyConfigured, match="LEASE_SECOND"):
         _ = jobs_settings.LEASE_SECONDS
+
+
+def test_enqueue_many_of_identical_calls_makes_one_row_each() -> None:
+    jobs = demo.noop.enqueue_many([((), {})] * 3)
+    assert len({j.pk for j in jobs}) == 3
+    assert list(Job.objects.order_by("id").values_list("id", flat=True)) == [j.pk for j in jobs]
