@@ -67,6 +67,58 @@ def main() -> None:
     p95 = samples[int(0.95 * (len(samples) - 1))]
     print(f"aggressive pause_job -> handler stopped, {len(samples)} tries on {os.environ['DJJ_DB']}:")
     print(f"  p50 {statistics.median(samples):.1f} ms  p95 {p95:.1f} ms  max {samples[-1]:.1f} ms")
+    worker_pause(args.tries // 5 or 1)
+
+
+def worker_pause(tries: int) -> None:
+    """``pause_worker`` from this process -> the worker's last claim, while work streams in."""
+    from datetime import UTC, datetime
+
+    from demo import jobs as demo
+
+    from django_durable_jobs import pause_worker, resume_worker
+    from django_durable_jobs.models import Job
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "testproject" / "manage.py"),
+            "runjobs",
+            "-c",
+            "4",
+            "--worker-id",
+            "bench",
+        ],
+        env=os.environ,
+    )
+    delays = []
+    try:
+        time.sleep(1.0)
+        for _ in range(tries):
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:  # a steady stream of work: ~500 jobs/s
+                demo.noop.enqueue()
+                time.sleep(0.002)
+            asked = datetime.now(UTC)
+            pause_worker("bench")
+            for _ in range(500):  # keep enqueueing for 1 s after the pause
+                demo.noop.enqueue()
+                time.sleep(0.002)
+            last = (
+                Job.objects.filter(worker_id="bench")
+                .order_by("-started_at")
+                .values_list("started_at", flat=True)
+                .first()
+                or Job.objects.order_by("-started_at").values_list("started_at", flat=True).first()
+            )
+            delays.append(max((last - asked).total_seconds() * 1000, 0.0))
+            resume_worker("bench")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    delays.sort()
+    print(f"pause_worker -> last claim by that worker, {len(delays)} tries (0 = none after the call):")
+    print(f"  p50 {statistics.median(delays):.1f} ms  max {delays[-1]:.1f} ms")
 
 
 if __name__ == "__main__":

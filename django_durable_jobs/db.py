@@ -365,6 +365,8 @@ def now_expression(using: str) -> tuple[str, list[Any]]:
 # a retry, a failure or a release into "paused".
 
 _FREE = "lease = NULL, lease_expires_at = NULL, worker_id = NULL"
+#: A finished job keeps the id of the worker that ran it last.
+_FINISH = "lease = NULL, lease_expires_at = NULL"
 _PAUSE_IF_REQUESTED = (
     "status = CASE WHEN pause_requested IS NULL THEN %s ELSE 'paused' END, "
     "pause_mode = CASE WHEN pause_requested IS NULL THEN pause_mode ELSE pause_requested END, "
@@ -379,7 +381,7 @@ def complete(using: str, job_id: int, lease: str, result: Any) -> str | None:
         using,
         job_id,
         lease,
-        f"status = 'completed', result = %s, {_FREE}, pause_requested = NULL, paused_at = NULL, "
+        f"status = 'completed', result = %s, {_FINISH}, pause_requested = NULL, paused_at = NULL, "
         "paused_by = '', pause_reason = '', pause_mode = '', finished_at = %s, updated_at = %s",
         [json.dumps(result), now, now],
     )
@@ -399,7 +401,7 @@ def complete_many(using: str, items: list[tuple[int, str, Any]]) -> set[int]:
     if not is_postgres(using):
         return {job_id for job_id, lease, result in items if complete(using, job_id, lease, result)}
     sql = f"""UPDATE {JOB} AS j SET status = 'completed', result = v.result::jsonb,
-                  lease = NULL, lease_expires_at = NULL, worker_id = NULL, pause_requested = NULL,
+                  lease = NULL, lease_expires_at = NULL, pause_requested = NULL,
                   paused_at = NULL, paused_by = '', pause_reason = '', pause_mode = '',
                   finished_at = now(), updated_at = now()
               FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS lease,
@@ -423,7 +425,7 @@ def fail(using: str, job_id: int, lease: str, error: str, *, pausable: bool = Tr
             using,
             job_id,
             lease,
-            f"status = 'failed', last_error = %s, {_FREE}, pause_requested = NULL, "
+            f"status = 'failed', last_error = %s, {_FINISH}, pause_requested = NULL, "
             "finished_at = %s, updated_at = %s",
             [error, now, now],
         )
