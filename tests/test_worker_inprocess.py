@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-
 from demo import jobs as demo
+
 from django_durable_jobs import PauseMode
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.models import Worker as WorkerRow
