@@ -144,6 +144,19 @@ class ReadOnlyRowsAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None and super().has_change_permission(request)
 
+    def get_urls(self) -> list[URLPattern]:
+        """``<id>/operate/<action>/``: the row's POST-only buttons, served by the
+        subclass's ``operate_view`` (see ``operation``)."""
+        opts = self.model._meta
+        return [
+            path(
+                "<path:object_id>/operate/<str:action>/",
+                self.admin_site.admin_view(self.operate_view),
+                name=f"{opts.app_label}_{opts.model_name}_operate",
+            ),
+            *super().get_urls(),
+        ]
+
 
 class JobAdmin(ReadOnlyRowsAdmin):
     list_display = [
@@ -327,16 +340,6 @@ class JobAdmin(ReadOnlyRowsAdmin):
         self.message_user(request, summary(changed, "job", JOB_ACTIONS[action], skipped), level)
 
     # -- the job page
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "<path:object_id>/operate/<str:action>/",
-                self.admin_site.admin_view(self.operate_view),
-                name="durable_jobs_job_operate",
-            ),
-            *super().get_urls(),
-        ]
 
     @operation
     def operate_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
@@ -689,16 +692,6 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
                 for action, mode, label in choices
             ),
         )
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "<path:object_id>/operate/<str:action>/",
-                self.admin_site.admin_view(self.operate_view),
-                name="durable_jobs_worker_operate",
-            ),
-            *super().get_urls(),
-        ]
 
     @operation
     def operate_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
