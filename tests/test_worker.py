@@ -157,3 +157,16 @@ def test_bad_options_are_refused(args, message, worker_env) -> None:
     assert done.returncode != 0
     assert message in done.stderr
     assert not WorkerRow.objects.exists()
+
+
+def test_busy_worker_and_concurrent_enqueues_never_hit_database_is_locked(run_worker) -> None:
+    """The SQLite promise: one worker with 8 threads, writers beside it, no lock errors."""
+    worker = run_worker("--concurrency", "8", env={"DJJ_LOG_LEVEL": "WARNING"})
+    for i in range(1500):
+        demo.record.enqueue(f"busy-{i}")
+    wait_for(lambda: Job.objects.filter(status=Status.COMPLETED).count() == 1500, timeout=120)
+    worker.terminate()
+    output = worker.output()
+    assert "database is locked" not in output, output[-2000:]
+    assert "Traceback" not in output, output[-2000:]
+    assert SideEffect.objects.count() == 1500
