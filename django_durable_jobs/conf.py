@@ -30,6 +30,8 @@ class JobsSettings:
     LEASE_SECONDS: float = 30.0
     #: How often a worker renews its leases and its registry row.
     HEARTBEAT_SECONDS: float = 5.0
+    #: A job whose worker died this many times is failed instead of run again.
+    MAX_RECLAIMS: int = 5
     #: How often a worker looks for expired leases of dead workers.
     RECLAIM_SECONDS: float = 5.0
     #: Poll interval when no notification wakes the worker (and on SQLite).
@@ -51,7 +53,7 @@ class JobsSettings:
     DATABASE: str = "default"
 
 
-_INTS = {"DEFAULT_RETRIES", "CONCURRENCY", "PREFETCH", "COMMIT_BATCH"}
+_INTS = {"DEFAULT_RETRIES", "CONCURRENCY", "PREFETCH", "COMMIT_BATCH", "MAX_RECLAIMS"}
 
 
 def _load() -> JobsSettings:

@@ -168,9 +168,9 @@ def _insert_sql(jobs: list[Any]) -> tuple[str, list[Any]]:
         source = " FROM generate_series(1, %s)"
         array_params.append(len(jobs))
     sql = (
-        f"INSERT INTO {JOB} ({', '.join(columns)}, updated_at, status, attempt, last_error, "
+        f"INSERT INTO {JOB} ({', '.join(columns)}, updated_at, status, attempt, reclaims, last_error, "
         f"paused_by, pause_reason, pause_mode) SELECT {', '.join(selected)}, "
-        f"%s::timestamptz, 'pending', 0, '', '', '', ''{source}"
+        f"%s::timestamptz, 'pending', 0, 0, '', '', '', ''{source}"
     )
     # Parameters in the order their placeholders appear: SELECT list, then unnest().
     return sql, [*scalars, jobs[0].updated_at, *array_params]
@@ -297,11 +297,12 @@ def owned_subset(using: str, owned: dict[int, str]) -> set[int]:
         return {row[0] for row in cursor.fetchall() if owned.get(row[0]) == row[1]}
 
 
-def reclaim_expired(using: str) -> list[int]:
+def reclaim_expired(using: str) -> list[tuple[int, str, int | None]]:
     """Put running jobs whose lease expired (their worker died) back to pending.
 
-    The lost attempt is not counted. A job whose graceful pause was pending
-    is paused instead.
+    The lost attempt is not counted. A job whose graceful pause was pending is
+    paused instead. A job whose workers died ``MAX_RECLAIMS`` times already is
+    failed: it is most likely what kills them. Returns (id, new status, fan-out id).
     """
     now = _db_now(using)
     expired = f"status = 'running' AND lease_expires_at < {now}"
@@ -309,21 +310,28 @@ def reclaim_expired(using: str) -> list[int]:
         where = f"id IN (SELECT id FROM {JOB} WHERE {expired} ORDER BY id FOR UPDATE SKIP LOCKED)"
     else:
         where = expired
+    give_up = f"reclaims >= {int(jobs_settings.MAX_RECLAIMS)}"
+    pause = f"NOT ({give_up}) AND pause_requested IS NOT NULL"
     sql = f"""UPDATE {JOB} SET
-                 status = CASE WHEN pause_requested IS NULL THEN 'pending' ELSE 'paused' END,
-                 pause_mode = CASE WHEN pause_requested IS NULL THEN pause_mode ELSE pause_requested END,
-                 paused_at = CASE WHEN pause_requested IS NULL THEN paused_at ELSE {now} END,
+                 status = CASE WHEN {give_up} THEN 'failed'
+                               WHEN pause_requested IS NULL THEN 'pending' ELSE 'paused' END,
+                 pause_mode = CASE WHEN {pause} THEN pause_requested ELSE pause_mode END,
+                 paused_at = CASE WHEN {pause} THEN {now} ELSE paused_at END,
+                 finished_at = CASE WHEN {give_up} THEN {now} ELSE finished_at END,
                  pause_requested = NULL,
                  lease = NULL, lease_expires_at = NULL, worker_id = NULL,
-                 attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END,
-                 last_error = 'worker lost: lease expired, job reclaimed',
+                 attempt = CASE WHEN {give_up} OR attempt = 0 THEN attempt ELSE attempt - 1 END,
+                 last_error = CASE WHEN {give_up}
+                     THEN 'worker lost ' || (reclaims + 1) || ' times while running this job: failed'
+                     ELSE 'worker lost: lease expired, job reclaimed' END,
+                 reclaims = reclaims + 1,
                  updated_at = {now}
               WHERE {where}
-              RETURNING id"""
-    params = py_now_param(using) * 3
+              RETURNING id, status, fanout_id"""
+    params = py_now_param(using) * 4
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        return [(row[0], row[1], row[2]) for row in cursor.fetchall()]
 
 
 def fenced_update(using: str, job_id: int, lease: str, assignments: str, params: list[Any]) -> str | None:

@@ -47,6 +47,9 @@ class Job(models.Model):
         default=0, help_text="Attempts started (interrupted ones excluded)."
     )
     max_retries = models.PositiveIntegerField(default=0)
+    reclaims = models.PositiveIntegerField(
+        default=0, help_text="Times a worker died while running it (see MAX_RECLAIMS)."
+    )
     unique_key = models.CharField(max_length=255, null=True, blank=True)
 
     # Ownership: a fresh token per claim; every write of the execution checks it.

@@ -704,9 +704,18 @@ class Worker:
         WorkerRow.objects.using(self.using).filter(id=self.id).update(heartbeat_at=timezone.now())
 
     def _housekeeping(self) -> None:
-        reclaimed = db.reclaim_expired(self.using)
+        with transaction.atomic(using=self.using):
+            reclaimed = db.reclaim_expired(self.using)
+            for _, status, fanout_id in reclaimed:
+                if status == Status.FAILED and fanout_id is not None:
+                    fanouts.child_finished(self.using, fanout_id, status)
         if reclaimed:
-            logger.warning("reclaimed %d job(s) of dead workers: %s", len(reclaimed), reclaimed[:20])
+            ids = [job_id for job_id, _, _ in reclaimed]
+            logger.warning("reclaimed %d job(s) of dead workers: %s", len(ids), ids[:20])
+            given_up = [job_id for job_id, status, _ in reclaimed if status == Status.FAILED]
+            if given_up and signals.job_failed.receivers:
+                for job in Job.objects.using(self.using).filter(id__in=given_up):
+                    signals.send(signals.job_failed, job=job)
             self._wake.set()
         if transitions.resume_due_queues():
             self._wake.set()
