@@ -170,3 +170,16 @@ def test_busy_worker_and_concurrent_enqueues_never_hit_database_is_locked(run_wo
     assert "database is locked" not in output, output[-2000:]
     assert "Traceback" not in output, output[-2000:]
     assert SideEffect.objects.count() == 1500
+
+
+def test_a_live_job_outlives_its_lease_and_is_never_reclaimed(run_worker) -> None:
+    job = demo.step.enqueue("long", 8.0)  # the tests' lease is 3 s, renewed every 0.5 s
+    first = run_worker("--concurrency", "1")
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    second = run_worker("--concurrency", "1")  # looks for expired leases all the while
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.COMPLETED, timeout=60)
+    first.terminate()
+    second.terminate()
+    job.refresh_from_db()
+    assert (job.attempt, job.reclaims) == (1, 0)
+    assert StepLog.objects.filter(job_id=job.pk).count() == 1
