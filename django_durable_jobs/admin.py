@@ -285,8 +285,10 @@ class JobAdmin(ReadOnlyRowsAdmin):
     ) -> HttpResponse:
         return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6 passes action_location; Django 5.2 does not know the argument.
+        extra = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **extra)
         actions.pop("delete_selected", None)  # would bypass the state machine for live jobs
         return actions
 
