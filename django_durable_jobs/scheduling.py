@@ -447,8 +447,7 @@ def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
         return None
     try:
         with transaction.atomic(using=alias, savepoint=True):
-            job.save(force_insert=True, using=alias)
-            db.notify_work(alias, {job.queue})
+            db.insert_jobs(alias, [job])
     except IntegrityError:
         if jobs.filter(name=job.name, scheduled_for=due).exists():
             return None  # another scheduler created this fire's job

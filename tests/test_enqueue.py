@@ -150,3 +150,31 @@ def test_enqueue_many_of_identical_calls_makes_one_row_each() -> None:
     jobs = demo.noop.enqueue_many([((), {})] * 3)
     assert len({j.pk for j in jobs}) == 3
     assert list(Job.objects.order_by("id").values_list("id", flat=True)) == [j.pk for j in jobs]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("many", [False, True])
+def test_workers_are_notified_on_commit_only(many) -> None:
+    import psycopg
+    from django.db import connection
+
+    from django_durable_jobs.db import WORK_CHANNEL
+
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(key, None)
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute(f"LISTEN {WORK_CHANNEL}")
+
+        def enqueue() -> None:
+            if many:
+                demo.add.using(queue="notified").enqueue_many([((1, 2), {}), ((3, 4), {})])
+            else:
+                demo.add.using(queue="notified").enqueue(1, 2)
+
+        with pytest.raises(RuntimeError), transaction.atomic():
+            enqueue()
+            raise RuntimeError("roll back")
+        assert [n.payload for n in listener.notifies(timeout=0.5)] == []
+        enqueue()
+        assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["notified"]

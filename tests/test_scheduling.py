@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import QuerySet
 from django.test import override_settings
 
-from django_durable_jobs import scheduling, signals
+from django_durable_jobs import db, scheduling, signals
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.registry import job
 from django_durable_jobs.scheduling import (
@@ -484,7 +484,7 @@ def test_run_due_treats_an_integrity_error_as_another_scheduler_winning():
 def test_run_due_reraises_an_unexplained_integrity_error():
     schedule(tick, every(minutes=5))
     with (
-        mock.patch.object(Job, "save", side_effect=IntegrityError("boom")),
+        mock.patch("django_durable_jobs.db.insert_jobs", side_effect=IntegrityError("boom")),
         pytest.raises(IntegrityError, match="boom"),
     ):
         run_due(now=utc(2030, 1, 1, 10, 7))
@@ -529,14 +529,14 @@ def test_run_due_sends_job_enqueued_on_commit_and_notifies_workers(
     signals.job_enqueued.connect(receiver)
     try:
         with (
-            mock.patch("django_durable_jobs.db.notify_work") as notify_work,
+            mock.patch("django_durable_jobs.db.insert_jobs", wraps=db.insert_jobs) as insert_jobs,
             django_capture_on_commit_callbacks(execute=True),
         ):
             created = run_due(now=utc(2030, 1, 1, 10, 7))
     finally:
         signals.job_enqueued.disconnect(receiver)
     assert received == created and len(created) == 1
-    notify_work.assert_called_once_with("default", {"sched-queue"})
+    insert_jobs.assert_called_once_with("default", created)  # inserts and notifies the queue
 
 
 @pytest.mark.django_db
