@@ -311,3 +311,31 @@ def test_aggressive_queue_pause_keeps_a_requested_job_pause() -> None:
     plain.refresh_from_db()
     assert (graceful.status, graceful.pause_mode, graceful.lease) == (Status.PAUSED, "graceful", None)
     assert (plain.status, plain.attempt, plain.lease) == (Status.PENDING, 0, None)
+
+
+def test_graceful_pause_of_a_parent_that_fans_out_ends_paused_then_resumes(run_worker) -> None:
+    parent = demo.slow_fan.enqueue(1.0, 5)
+    worker = run_worker()
+    wait_for(lambda: Job.objects.get(pk=parent.pk).status == Status.RUNNING)
+    pause_job(parent.pk, by="alice")
+    wait_for(lambda: Job.objects.get(pk=parent.pk).status == Status.PAUSED, timeout=30)
+    fanout = FanOut.objects.get(parent=parent)
+    wait_for(lambda: FanOut.objects.get(pk=fanout.pk).state == "succeeded", timeout=30)
+    time.sleep(0.5)
+    assert Job.objects.get(pk=parent.pk).status == Status.PAUSED, "children ran, the parent stays paused"
+    assert resume_job(parent.pk).status == Status.PENDING
+    wait_for(lambda: Job.objects.get(pk=parent.pk).status == Status.COMPLETED, timeout=30)
+    assert Job.objects.get(pk=parent.pk).result == sum(i * i for i in range(5))
+    worker.terminate()
+
+
+def test_aggressive_pause_cancels_an_async_handler_at_once(run_worker) -> None:
+    job = demo.async_sleep.enqueue(60.0)
+    worker = run_worker("--concurrency", "1")
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    pause_job(job.pk, mode=PauseMode.AGGRESSIVE)
+    # The cancelled coroutine frees its slot: a new job runs on a one-slot worker.
+    follower = demo.add.enqueue(1, 2)
+    wait_for(lambda: Job.objects.get(pk=follower.pk).status == Status.COMPLETED, timeout=10)
+    assert worker.terminate(timeout=10) == 0, "nothing left running to wait for"
+    assert Job.objects.get(pk=job.pk).status == Status.PAUSED

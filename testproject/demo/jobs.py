@@ -220,3 +220,10 @@ def changing_workflow() -> str:
         call(charge, 1)
         raise RuntimeError("first attempt fails after its step")
     return call(ship, ["x"])
+
+
+@job("demo.slow_fan")
+def slow_fan(seconds: float, children: int) -> int:
+    """Works for a while, then fans out (to pause a parent on its way to waiting)."""
+    time.sleep(seconds)
+    return sum(fan_out([sub(square, i) for i in range(children)]).values())
