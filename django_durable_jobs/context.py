@@ -103,10 +103,6 @@ def current_job() -> JobContext:
     return ctx
 
 
-def current_job_or_none() -> JobContext | None:
-    return _current.get()
-
-
 def activate(ctx: JobContext | None) -> contextvars.Token:
     return _current.set(ctx)
 

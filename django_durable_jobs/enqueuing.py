@@ -116,6 +116,9 @@ def new_job(fields: dict[str, Any]) -> Job:
     if _job_template is None:
         blank = Job()
         _job_template = [(f.attname, getattr(blank, f.attname)) for f in Job._meta.concrete_fields]
+    unknown = set(fields) - {name for name, _ in _job_template}
+    if unknown:
+        raise TypeError(f"not Job columns: {', '.join(sorted(unknown))} (use attnames, e.g. fanout_id)")
     return Job(*[fields.get(name, default) for name, default in _job_template])
 
 

@@ -45,15 +45,12 @@ def lock(using: str, fanout_ids: list[int]) -> None:
         )
 
 
-def on_job_terminal(using: str, job: Job, *, cancel_children: bool = False) -> None:
-    """Inside the transaction that made ``job`` terminal: update fan-outs around it."""
+def on_cancelled(using: str, job: Job) -> None:
+    """Inside the transaction that cancelled ``job``: count it, and cancel its own children."""
     if job.fanout_id is not None:
         child_finished(using, job.fanout_id, job.status)
-    own = FanOut.objects.using(using).filter(parent_id=job.pk, state=FanOut.State.RUNNING)
-    if not cancel_children:
-        own = own.filter(cancel_on_parent_failure=True)
-    for fanout in own:
-        resolve(using, fanout, FanOut.State.FAILED, resume_parent=False)
+    for fanout in FanOut.objects.using(using).filter(parent_id=job.pk, state=FanOut.State.RUNNING):
+        resolve(using, fanout, FanOut.State.FAILED, resume_parent=False, cancel_rest=True)
 
 
 def child_finished(using: str, fanout_id: int, status: str) -> None:
@@ -84,11 +81,21 @@ def children_finished(
         resolve(using, fanout, decision)
 
 
-def resolve(using: str, fanout: FanOut, state: str, *, resume_parent: bool = True) -> None:
-    """Close a fan-out: cancel what is left of it and wake its parent."""
+def resolve(
+    using: str, fanout: FanOut, state: str, *, resume_parent: bool = True, cancel_rest: bool | None = None
+) -> None:
+    """Close a fan-out: cancel what is left of it if it failed, and wake its parent.
+
+    A failed fan-out's unfinished children are cancelled when its strategy is
+    FailFast or it was made with ``cancel_on_parent_failure=True`` (the
+    default); otherwise they run to the end, unseen by the parent.
+    """
     now = timezone.now()
     FanOut.objects.using(using).filter(pk=fanout.pk).update(state=state, resolved_at=now)
-    if state == FanOut.State.FAILED:
+    if cancel_rest is None:
+        fail_fast = fanout.strategy.get("kind") == "fail_fast"
+        cancel_rest = fail_fast or fanout.cancel_on_parent_failure
+    if state == FanOut.State.FAILED and cancel_rest:
         cancel_unfinished_children(using, [fanout.pk], now)
     if resume_parent:
         woke = (

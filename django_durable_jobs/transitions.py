@@ -161,7 +161,7 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
         job.finished_at = job.updated_at = now
         job.last_error = job.last_error or f"cancelled{' by ' + by if by else ''}"
         job.save(using=using)
-        fanouts.on_job_terminal(using, job, cancel_children=True)
+        fanouts.on_cancelled(using, job)
         signals.send_on_commit(signals.job_cancelled, using, job=job, by=by)
     return job
 
