@@ -33,6 +33,7 @@ CLAIM_LOCK_KEY = 0x6A6F6273  # "jobs"
 JOB = "durable_jobs_job"
 QUEUESTATE = "durable_jobs_queuestate"
 CHECKPOINT = "durable_jobs_checkpoint"
+WORKER = "durable_jobs_worker"
 FANOUT = "durable_jobs_fanout"
 
 CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id"
@@ -198,8 +199,8 @@ def claim(
 ) -> list[ClaimedJob]:
     """Claim up to ``limit`` runnable jobs in one statement.
 
-    ``queues=None`` means every queue. Jobs of paused queues are skipped by
-    the statement itself, so no cached pause state can race a pause.
+    ``queues=None`` means every queue. Paused queues and a paused worker are
+    checked by the statement itself, so no cached pause state can race a pause.
     """
     lease_seconds = jobs_settings.LEASE_SECONDS
     queue_filter = f"AND queue IN ({_in(queues)})" if queues else ""
@@ -213,10 +214,11 @@ def claim(
                 SELECT id FROM {JOB}
                 WHERE status = 'pending' AND run_after <= now() {queue_filter}
                   AND queue NOT IN (SELECT queue FROM {QUEUESTATE} WHERE paused)
+                  AND NOT EXISTS (SELECT 1 FROM {WORKER} WHERE id = %s AND paused)
                 ORDER BY priority DESC, id LIMIT %s
                 FOR UPDATE SKIP LOCKED)
             RETURNING {CLAIM_COLUMNS}"""
-        params = [lease, worker_id, lease_seconds, *queue_params, limit]
+        params = [lease, worker_id, lease_seconds, *queue_params, worker_id, limit]
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CLAIM_LOCK_KEY])
             cursor.execute(sql, params)
@@ -230,6 +232,7 @@ def claim(
                 SELECT id FROM {JOB}
                 WHERE status = 'pending' AND run_after <= %s {queue_filter}
                   AND queue NOT IN (SELECT queue FROM {QUEUESTATE} WHERE paused)
+                  AND NOT EXISTS (SELECT 1 FROM {WORKER} WHERE id = %s AND paused)
                 ORDER BY priority DESC, id LIMIT %s)
             RETURNING {CLAIM_COLUMNS}"""
         stamp = adapt(using, now)
@@ -241,6 +244,7 @@ def claim(
             adapt(using, now + timedelta(seconds=lease_seconds)),
             stamp,
             *queue_params,
+            worker_id,
             limit,
         ]
         with transaction.atomic(using=using), connections[using].cursor() as cursor:
@@ -254,7 +258,7 @@ def claim(
 
 
 def queue_pause_lock(using: str) -> None:
-    """Inside a transaction: wait for claims in flight, block new ones until commit."""
+    """Inside a queue or worker pause: wait for claims in flight, block new ones until commit."""
     if is_postgres(using):
         with connections[using].cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])

@@ -307,6 +307,7 @@ def pause_worker(
     using = db.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
+        db.queue_pause_lock(using)  # claims in flight finish first; later ones see the pause
         worker = _lock_worker(using, worker_id)
         if worker.paused:
             raise WorkerAlreadyPaused(worker_id)

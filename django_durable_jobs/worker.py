@@ -155,6 +155,7 @@ class Worker:
 
     def pause(self, mode: PauseMode | str = PauseMode.GRACEFUL, *, by: str = "", reason: str = "") -> None:
         """Stop claiming (durably, visible to admins); aggressive also stops running jobs."""
+        self._paused, self._pause_mode = True, PauseMode(mode)  # no claim from here on
         try:
             transitions.pause_worker(self.id, mode, by=by, reason=reason)
         except WorkerAlreadyPaused:
