@@ -184,7 +184,7 @@ def test_aggressive_pause_stops_pure_python_code_and_resume_replays(run_worker) 
 
 
 def test_graceful_pause_of_running_job_that_succeeds_completes(run_worker) -> None:
-    job = demo.step.enqueue("slow", 1.0)
+    job = demo.step.enqueue("slow", 2.0)
     worker = run_worker()
     wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
     running = pause_job(job.pk, by="alice")
@@ -196,7 +196,7 @@ def test_graceful_pause_of_running_job_that_succeeds_completes(run_worker) -> No
 
 
 def test_graceful_pause_of_running_job_that_fails_ends_paused_not_retried(run_worker) -> None:
-    job = demo.slow_fail.enqueue(1.0)
+    job = demo.slow_fail.enqueue(2.0)
     worker = run_worker()
     wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
     assert pause_job(job.pk, by="alice").status == Status.RUNNING
@@ -204,7 +204,7 @@ def test_graceful_pause_of_running_job_that_fails_ends_paused_not_retried(run_wo
     time.sleep(1.0)
     row = Job.objects.get(pk=job.pk)
     assert row.status == Status.PAUSED and row.attempt == 1
-    assert "failed after 1.0s" in row.last_error
+    assert "failed after 2.0s" in row.last_error
     worker.terminate()
 
 
@@ -254,7 +254,7 @@ def test_runjobs_paused_starts_paused_and_pause_survives_restart(run_worker) -> 
 
 
 def test_queue_pause_survives_worker_restart_and_until_resumes(run_worker) -> None:
-    until = timezone.now() + timedelta(seconds=3)
+    until = timezone.now() + timedelta(seconds=6)
     pause_queue("emails", by="alice", reason="SMTP down", until=until)
     job = demo.add.using(queue="emails").enqueue(1, 2)
     first = run_worker()
@@ -314,7 +314,7 @@ def test_aggressive_queue_pause_keeps_a_requested_job_pause() -> None:
 
 
 def test_graceful_pause_of_a_parent_that_fans_out_ends_paused_then_resumes(run_worker) -> None:
-    parent = demo.slow_fan.enqueue(1.0, 5)
+    parent = demo.slow_fan.enqueue(2.0, 5)
     worker = run_worker()
     wait_for(lambda: Job.objects.get(pk=parent.pk).status == Status.RUNNING)
     pause_job(parent.pk, by="alice")

@@ -28,7 +28,7 @@ def test_worker_sends_job_signals_after_commit(run_worker) -> None:
 
 
 def test_graceful_pause_taking_effect_in_the_worker_sends_job_paused(run_worker) -> None:
-    job = demo.slow_fail.enqueue(1.0)
+    job = demo.slow_fail.enqueue(2.0)
     worker = run_worker(env={"DJJ_SIGNAL_LOG": "1"})
     from django_durable_jobs.models import Job, Status
 
