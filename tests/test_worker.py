@@ -66,8 +66,9 @@ def test_missing_handler_fails_clearly_and_can_be_retried(run_worker) -> None:
 @pytest.mark.postgres_only
 def test_no_job_runs_twice_with_several_workers(run_worker) -> None:
     count = 3000
-    demo.record.enqueue_many([((f"key-{i}",), {}) for i in range(count)])
     workers = [run_worker("--concurrency", "8") for _ in range(3)]
+    wait_for(lambda: WorkerRow.objects.count() == 3)  # all three are claiming when work arrives
+    demo.record.enqueue_many([((f"key-{i}",), {}) for i in range(count)])
     wait_for(lambda: Job.objects.filter(status=Status.COMPLETED).count() == count, timeout=120)
     for worker in workers:
         worker.terminate()
