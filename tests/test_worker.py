@@ -184,3 +184,22 @@ def test_a_live_job_outlives_its_lease_and_is_never_reclaimed(run_worker) -> Non
     job.refresh_from_db()
     assert (job.attempt, job.reclaims) == (1, 0)
     assert StepLog.objects.filter(job_id=job.pk).count() == 1
+
+
+def test_finished_jobs_waiting_for_a_slow_writer_keep_their_lease(run_worker) -> None:
+    # Each completion holds the writer for 1 s (a slow job_completed receiver), so
+    # finished jobs queue up behind it for longer than a 1 s lease.
+    jobs = demo.step.enqueue_many([((f"slow-writer-{i}", 0.05), {}) for i in range(8)])
+    worker = run_worker(
+        "--concurrency",
+        "4",
+        env={
+            "DJJ_SLOW_WRITER": "1",
+            "DJJ_EXTRA_SETTINGS": '{"LEASE_SECONDS": 1.0, "HEARTBEAT_SECONDS": 0.2, "RECLAIM_SECONDS": 0.2}',
+        },
+    )
+    wait_for(lambda: Job.objects.filter(status=Status.COMPLETED).count() == 8, timeout=60)
+    worker.terminate()
+    assert StepLog.objects.count() == 8, "no job ran twice"
+    rows = Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("reclaims", "attempt")
+    assert set(rows) == {(0, 1)}, "never reclaimed, one attempt each"

@@ -12,3 +12,11 @@ class DemoConfig(AppConfig):
             from . import signal_log
 
             signal_log.connect()
+        if os.environ.get("DJJ_SLOW_WRITER") == "1":
+            # Signals go out from the worker's writer thread: a slow receiver
+            # holds finished jobs in its queue for longer than their lease.
+            import time
+
+            from django_durable_jobs.signals import job_completed
+
+            job_completed.connect(lambda **kwargs: time.sleep(1.0), weak=False)
