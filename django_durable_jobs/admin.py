@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 from urllib.parse import urlencode
 
@@ -133,6 +133,32 @@ def run_job_action(job_id: Any, action: str, *, by: str, mode: str, reason: str 
     if action == "retry":
         return transitions.retry_job(job_id, by=by)
     raise ValueError(f"unknown job action {action!r}")
+
+
+def pause_or_resume(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    action: str,
+    label: str,
+    pause: Callable[..., Any],
+    resume: Callable[..., Any],
+) -> None:
+    """Run a pause/resume button of the queues or workers page; report it as a message."""
+    by = request.user.get_username()
+    try:
+        if action == "pause":
+            mode = _mode(request)
+            pause(mode, by=by, reason=request.POST.get("reason", "").strip())
+            done = f"paused ({mode})"
+        elif action == "resume":
+            resume(by=by)
+            done = "resumed"
+        else:
+            raise Http404(f"no action {action!r}")
+    except (DurableJobsError, ValueError) as exc:
+        model_admin.message_user(request, str(exc), messages.ERROR)
+    else:
+        model_admin.message_user(request, f"{label} {done}.", messages.SUCCESS)
 
 
 class ReadOnlyRowsAdmin(admin.ModelAdmin):
@@ -533,23 +559,13 @@ class QueueAdmin(admin.ModelAdmin):
     @operation
     def operate_view(self, request: HttpRequest, action: str) -> HttpResponse:
         queue = request.POST.get("queue", "")
-        by = request.user.get_username()
-        try:
-            if action == "pause":
-                mode = _mode(request)
-                until = until_from_minutes(request.POST.get("until", ""))
-                reason = request.POST.get("reason", "").strip()
-                transitions.pause_queue(queue, mode, by=by, reason=reason, until=until)
-                done = f"paused ({mode})"
-            elif action == "resume":
-                transitions.resume_queue(queue, by=by)
-                done = "resumed"
-            else:
-                raise Http404(f"no queue action {action!r}")
-        except (DurableJobsError, ValueError) as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, f"Queue {queue!r} {done}.", messages.SUCCESS)
+
+        def pause(mode: str, **kwargs: Any) -> None:
+            until = until_from_minutes(request.POST.get("until", ""))
+            transitions.pause_queue(queue, mode, until=until, **kwargs)
+
+        resume = partial(transitions.resume_queue, queue)
+        pause_or_resume(self, request, action, f"Queue {queue!r}", pause, resume)
         return redirect("admin:durable_jobs_queuestate_changelist")
 
 
@@ -698,22 +714,9 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
     @operation
     def operate_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         worker_id = unquote(object_id)
-        by = request.user.get_username()
-        try:
-            if action == "pause":
-                mode = _mode(request)
-                reason = request.POST.get("reason", "").strip()
-                transitions.pause_worker(worker_id, mode, by=by, reason=reason)
-                done = f"paused ({mode})"
-            elif action == "resume":
-                transitions.resume_worker(worker_id, by=by)
-                done = "resumed"
-            else:
-                raise Http404(f"no worker action {action!r}")
-        except (DurableJobsError, ValueError) as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, f"Worker {worker_id!r} {done}.", messages.SUCCESS)
+        pause = partial(transitions.pause_worker, worker_id)
+        resume = partial(transitions.resume_worker, worker_id)
+        pause_or_resume(self, request, action, f"Worker {worker_id!r}", pause, resume)
         return redirect("admin:durable_jobs_worker_changelist")
 
 
