@@ -12,24 +12,19 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .statuses import TERMINAL, UNFINISHED, PauseMode, Status
 
-class Status(models.TextChoices):
-    PENDING = "pending"
-    RUNNING = "running"
-    WAITING = "waiting"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
-UNFINISHED = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
-
-
-class PauseMode(models.TextChoices):
-    GRACEFUL = "graceful"
-    AGGRESSIVE = "aggressive"
+__all__ = [
+    "TERMINAL",
+    "UNFINISHED",
+    "Checkpoint",
+    "FanOut",
+    "Job",
+    "PauseMode",
+    "QueueState",
+    "Status",
+    "Worker",
+]
 
 
 class Job(models.Model):
