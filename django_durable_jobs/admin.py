@@ -37,13 +37,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
-from . import transitions
+import django_durable_jobs as transitions
+
 from .conf import jobs_settings
 from .exceptions import (
     DurableJobsError,
     JobNotFound,
 )
 from .models import Checkpoint, Job, PauseMode, QueueState, Status, Worker
+from .state.jobs import refusal
 
 #: How many reasons a bulk action lists before it says "and N more".
 MAX_REASONS_SHOWN = 5
@@ -119,7 +121,7 @@ JOB_ACTIONS = {
 
 def job_blocker(job: Job, action: str, mode: str = PauseMode.GRACEFUL) -> str | None:
     """Why ``action`` does not apply to ``job`` (None if it does), in its error's words."""
-    error = transitions.refusal(job, action, mode)
+    error = refusal(job, action, mode)
     return None if error is None else str(error)
 
 

@@ -475,6 +475,21 @@ def release(using: str, job_id: int, lease: str) -> str | None:
     )
 
 
+def suspend(using: str, job_id: int, lease: str) -> str | None:
+    """Parent -> waiting on its fan-out (paused if a graceful pause was requested)."""
+    return fenced_update(
+        using,
+        job_id,
+        lease,
+        "status = CASE WHEN pause_requested IS NULL THEN 'waiting' ELSE 'paused' END, "
+        "pause_mode = CASE WHEN pause_requested IS NULL THEN pause_mode ELSE pause_requested END, "
+        "paused_at = CASE WHEN pause_requested IS NULL THEN paused_at ELSE %s END, "
+        "pause_requested = NULL, lease = NULL, lease_expires_at = NULL, worker_id = NULL, "
+        "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, updated_at = %s",
+        [adapt(using, timezone.now()), adapt(using, timezone.now())],
+    )
+
+
 # --------------------------------------------------------------------------- workflows
 
 

@@ -130,22 +130,22 @@ class Job(models.Model):
         return self.status == Status.PAUSED
 
     def pause(self, mode: str = PauseMode.GRACEFUL, *, by: str = "", reason: str = "") -> Job:
-        from .transitions import pause_job
+        from django_durable_jobs import pause_job
 
         return pause_job(self.pk, mode=mode, by=by, reason=reason)
 
     def resume(self, *, by: str = "") -> Job:
-        from .transitions import resume_job
+        from django_durable_jobs import resume_job
 
         return resume_job(self.pk, by=by)
 
     def cancel(self, *, by: str = "") -> Job:
-        from .transitions import cancel_job
+        from django_durable_jobs import cancel_job
 
         return cancel_job(self.pk, by=by)
 
     def retry(self, *, by: str = "") -> Job:
-        from .transitions import retry_job
+        from django_durable_jobs import retry_job
 
         return retry_job(self.pk, by=by)
 

@@ -31,17 +31,16 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, close_old_connections, connections, transaction
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from . import db, fanouts, signals, transitions
+from . import db, signals
 from .conf import jobs_settings
 from .context import JobContext, activate, deactivate
 from .enqueuing import check_json
@@ -50,6 +49,9 @@ from .models import FanOut, Job, PauseMode, Status
 from .models import Worker as WorkerRow
 from .registry import JobDefinition, get_definition
 from .retry import backoff_seconds, describe_error, should_retry
+from .state import control as transitions
+from .state import execution as run_state
+from .state import fanouts
 from .workflows import Suspend
 
 logger = logging.getLogger("django_durable_jobs.worker")
@@ -301,8 +303,7 @@ class Worker:
             if pool.outstanding >= pool.concurrency:
                 continue
             limit = pool.concurrency + prefetch - pool.outstanding
-            lease = uuid.uuid4().hex
-            jobs = db.claim(self.using, self.id, lease, pool.queues, limit)
+            jobs = run_state.claim(self.using, self.id, pool.queues, limit)
             total += len(jobs)
             for claimed in jobs:
                 self._dispatch(claimed, pool)
@@ -553,8 +554,7 @@ class Worker:
         batch = sorted(batch, key=lambda o: o.ctx.id)
         for attempt in range(5):
             try:
-                with transaction.atomic(using=self.using):
-                    written = self._write_batch(batch)
+                written = self._write_batch(batch)
                 break
             except DatabaseError:
                 logger.exception("writing %d outcomes failed (try %d)", len(batch), attempt + 1)
@@ -574,39 +574,11 @@ class Worker:
         self._wake.set()  # slots are free, and a finished child may have made its parent runnable
 
     def _write_batch(self, batch: list[Outcome]) -> list[tuple[Outcome, str | None]]:
-        """The fenced writes of a batch. Lock order: fan-outs, then jobs by id.
-
-        A job that completes or fails here owns no running fan-out (``fan_out()``
-        suspends its job instead of producing an outcome), so only the fan-outs
-        that finishing children belong to need updating.
-        """
-        using = self.using
-        fanouts.lock(using, sorted({o.ctx.fanout_id for o in batch if o.ctx.fanout_id is not None}))
-        db.lock_jobs(using, [o.ctx.id for o in batch])
-        completes = [o for o in batch if o.kind == "complete"]
-        owned = db.complete_many(using, [(o.ctx.id, o.ctx.lease, o.result) for o in completes])
-        statuses: dict[int, str | None] = {
-            o.ctx.id: Status.COMPLETED if o.ctx.id in owned else None for o in completes
-        }
-        for outcome in batch:
-            ctx = outcome.ctx
-            if outcome.kind == "retry":
-                statuses[ctx.id] = db.retry(using, ctx.id, ctx.lease, outcome.error, outcome.run_after)
-            elif outcome.kind in ("fail", "fail_now"):
-                pausable = outcome.kind == "fail"
-                statuses[ctx.id] = db.fail(using, ctx.id, ctx.lease, outcome.error, pausable=pausable)
-            elif outcome.kind == "release":
-                statuses[ctx.id] = db.release(using, ctx.id, ctx.lease)
-        finished: dict[int, Counter[str]] = {}
-        for outcome in batch:
-            status = statuses[outcome.ctx.id]
-            if outcome.ctx.fanout_id is not None and status in (Status.COMPLETED, Status.FAILED):
-                finished.setdefault(outcome.ctx.fanout_id, Counter())[status] += 1
-        for fanout_id, counts in finished.items():
-            fanouts.children_finished(
-                using, fanout_id, succeeded=counts[Status.COMPLETED], failed=counts[Status.FAILED]
-            )
-        return [(o, statuses[o.ctx.id]) for o in batch]
+        rows = [
+            run_state.Outcome(o.kind, o.ctx.id, o.ctx.lease, o.ctx.fanout_id, o.result, o.error, o.run_after)
+            for o in batch
+        ]
+        return list(zip(batch, run_state.record(self.using, rows), strict=True))
 
     def _after_commit(self, outcome: Outcome, status: str | None) -> None:
         ctx = outcome.ctx
@@ -679,7 +651,7 @@ class Worker:
         with self._lock:
             owned = {e.ctx.id: e.ctx.lease for e in self._executions.values() if e.ctx.interrupted is None}
         if owned:
-            lost = set(owned) - db.owned_subset(self.using, owned)
+            lost = set(owned) - run_state.still_owned(self.using, owned)
             if lost:
                 self._interrupt(sorted(lost), "no longer owns the job")
         paused = set(transitions.paused_queues())
@@ -701,22 +673,15 @@ class Worker:
     def _heartbeat(self) -> None:
         with self._lock:
             owned = {e.ctx.id: e.ctx.lease for e in self._executions.values() if e.ctx.interrupted is None}
-        db.renew_leases(self.using, owned)  # losses are found by _poll_control's read
+        run_state.renew_leases(self.using, owned)  # losses are found by _poll_control's read
         WorkerRow.objects.using(self.using).filter(id=self.id).update(heartbeat_at=timezone.now())
 
     def _housekeeping(self) -> None:
-        with transaction.atomic(using=self.using):
-            reclaimed = db.reclaim_expired(self.using)
-            for _, status, fanout_id in reclaimed:
-                if status == Status.FAILED and fanout_id is not None:
-                    fanouts.child_finished(self.using, fanout_id, status)
+        reclaimed = run_state.reclaim_expired(self.using)
         if reclaimed:
-            ids = [job_id for job_id, _, _ in reclaimed]
-            logger.warning("reclaimed %d job(s) of dead workers: %s", len(ids), ids[:20])
-            given_up = [job_id for job_id, status, _ in reclaimed if status == Status.FAILED]
-            if given_up and signals.job_failed.receivers:
-                for job in Job.objects.using(self.using).filter(id__in=given_up):
-                    signals.send(signals.job_failed, job=job)
+            logger.warning("reclaimed %d job(s) of dead workers: %s", len(reclaimed), reclaimed[:20])
+            self._wake.set()
+        if run_state.wake_stranded_parents(self.using):
             self._wake.set()
         if transitions.resume_due_queues():
             self._wake.set()

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from . import db
@@ -23,6 +22,8 @@ from .enqueuing import build_job, check_json
 from .exceptions import CheckpointMismatch, FanOutFailed, JobInterrupted
 from .models import FanOut, Status
 from .registry import JobDefinition, get_definition
+from .state import execution
+from .state import fanouts as fanout_rows
 from .strategies import FailFast, Strategy, from_json
 
 
@@ -81,7 +82,7 @@ class Saved:
 def _history(ctx: JobContext) -> tuple[dict[int, Saved], set[int]]:
     """Checkpoints and fan-out step numbers of this job, loaded once per execution."""
     if ctx.history is None:
-        checkpoints, fanout_steps = db.load_history(db.alias(), ctx.id)
+        checkpoints, fanout_steps = execution.load_history(db.alias(), ctx.id)
         ctx.history = ({i: Saved(t, v) for i, (t, v) in checkpoints.items()}, fanout_steps)
     return ctx.history
 
@@ -117,7 +118,7 @@ def call(target: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwar
     value = _run_target(definition, args, kwargs)
     check_json(definition.name, "the result of call()", value)
     ctx.raise_if_interrupted()
-    if not db.save_checkpoint(db.alias(), ctx.id, ctx.lease, step, definition.name, value):
+    if not execution.save_checkpoint(db.alias(), ctx.id, ctx.lease, step, definition.name, value):
         ctx.interrupted = ctx.interrupted or "lost lease"
         raise JobInterrupted(ctx.interrupted)
     checkpoints[step] = Saved(definition.name, value)
@@ -169,39 +170,22 @@ def fan_out(
         build_job(s.definition.using(queue=queue, retries=retries), s.args, s.kwargs, now=now, fanout_index=i)
         for i, s in enumerate(subs)
     ]
-    with transaction.atomic(using=using):
-        if not db.touch_owned(using, ctx.id, ctx.lease):
-            raise JobInterrupted("lost lease")
-        fanout = FanOut.objects.using(using).create(
-            parent_id=ctx.id,
-            index=step,
-            strategy=strategy.to_json(),
-            total=len(children),
-            cancel_on_parent_failure=cancel_on_parent_failure,
-            timeout_at=now + timeout if timeout else None,
-        )
-        for child in children:
-            child.fanout = fanout
-        db.insert_jobs(using, children)
-        suspend_parent(using, ctx)
+    created = fanout_rows.create(
+        using,
+        ctx.id,
+        ctx.lease,
+        step=step,
+        strategy=strategy.to_json(),
+        children=children,
+        cancel_on_parent_failure=cancel_on_parent_failure,
+        timeout_at=now + timeout if timeout else None,
+    )
+    if not created:
+        raise JobInterrupted("lost lease")
     raise Suspend()
 
 
-def suspend_parent(using: str, ctx: JobContext) -> None:
-    """Parent -> waiting (paused if a graceful pause was requested); frees its lease."""
-    assignments = (
-        "status = CASE WHEN pause_requested IS NULL THEN 'waiting' ELSE 'paused' END, "
-        "pause_mode = CASE WHEN pause_requested IS NULL THEN pause_mode ELSE pause_requested END, "
-        "pause_requested = NULL, lease = NULL, lease_expires_at = NULL, worker_id = NULL, "
-        "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END, updated_at = %s"
-    )
-    if db.fenced_update(using, ctx.id, ctx.lease, assignments, [db.adapt(using, timezone.now())]) is None:
-        raise JobInterrupted("lost lease")
-
-
 def _results(using: str, fanout: FanOut) -> FanOutResults:
-    from . import fanouts as fanout_rows
-
     results = FanOutResults(
         SubResult(ok=status == Status.COMPLETED, value=value, error=error or None, status=status)
         for status, value, error in fanout_rows.results(using, fanout)

@@ -48,7 +48,7 @@ def test_a_job_that_keeps_killing_workers_is_failed(settings) -> None:
     running(child, expired=True, reclaims=2, fanout=fanout, fanout_index=0)
     from django.db import transaction
 
-    from django_durable_jobs import fanouts
+    from django_durable_jobs.state import fanouts
 
     with transaction.atomic():
         for _, status, fanout_id in db.reclaim_expired(db.alias()):

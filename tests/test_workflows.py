@@ -133,7 +133,7 @@ def test_cancelling_a_waiting_parent_cancels_its_children(run_worker) -> None:
 
 @pytest.mark.parametrize("cancel", [True, False])
 def test_cancel_on_parent_failure_decides_the_fate_of_the_rest(cancel) -> None:
-    from django_durable_jobs import fanouts
+    from django_durable_jobs.state import fanouts
     from django_durable_jobs.enqueuing import build_job
 
     parent = demo.fan_parent.enqueue([], "threshold")

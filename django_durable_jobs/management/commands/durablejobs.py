@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 
-from django_durable_jobs import transitions
+import django_durable_jobs as transitions
 from django_durable_jobs.exceptions import DurableJobsError
 from django_durable_jobs.models import Job, PauseMode, QueueState, Status, Worker
 

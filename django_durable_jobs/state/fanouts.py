@@ -8,41 +8,53 @@ and resumes its parent.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import db, signals
-from .models import TERMINAL, FanOut, Job, Status
-from .strategies import from_json
+from .. import db, signals
+from ..models import TERMINAL, FanOut, Job, Status
+from ..strategies import from_json
+from .common import interrupt_running, lock, lock_matching
 
 UNFINISHED_CHILD = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)
 
 
-def lock_for_job(using: str, job_id: object) -> None:
-    """Lock the running fan-outs a job belongs to or owns, in id order."""
-    fanout_id = Job.objects.using(using).filter(pk=job_id).values_list("fanout_id", flat=True).first()
-    where = Q(parent_id=job_id)
-    if fanout_id is not None:
-        where |= Q(pk=fanout_id)
-    list(
-        FanOut.objects.using(using)
-        .filter(where, state=FanOut.State.RUNNING)
-        .select_for_update()
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+def create(
+    using: str,
+    parent_id: int,
+    lease: str,
+    *,
+    step: int,
+    strategy: dict[str, Any],
+    children: list[Job],
+    cancel_on_parent_failure: bool,
+    timeout_at: datetime | None,
+) -> bool:
+    """Create a fan-out and its children, and suspend the parent, in one transaction.
 
-
-def lock(using: str, fanout_ids: list[int]) -> None:
-    """Inside a transaction: lock these fan-out rows in id order."""
-    if fanout_ids:
-        list(
-            FanOut.objects.using(using)
-            .filter(pk__in=fanout_ids)
-            .select_for_update()
-            .order_by("id")
-            .values_list("id", flat=True)
+    False (and nothing written) when the parent's execution lost its lease.
+    """
+    with transaction.atomic(using=using):
+        if not db.touch_owned(using, parent_id, lease):
+            return False
+        fanout = FanOut.objects.using(using).create(
+            parent_id=parent_id,
+            index=step,
+            strategy=strategy,
+            total=len(children),
+            cancel_on_parent_failure=cancel_on_parent_failure,
+            timeout_at=timeout_at,
         )
+        for child in children:
+            child.fanout = fanout
+        db.insert_jobs(using, children)
+        if db.suspend(using, parent_id, lease) is None:
+            raise AssertionError("the parent's row is locked by this transaction and owned")
+    return True
 
 
 def on_cancelled(using: str, job: Job) -> None:
@@ -98,59 +110,72 @@ def resolve(
     if state == FanOut.State.FAILED and cancel_rest:
         cancel_unfinished_children(using, [fanout.pk], now)
     if resume_parent:
-        woke = (
-            Job.objects.using(using)
-            .filter(pk=fanout.parent_id, status=Status.WAITING)
-            .update(status=Status.PENDING, run_after=now, updated_at=now)
+        wake_parents(using, [fanout.parent_id])
+
+
+def wake_parents(using: str, parent_ids: list[int]) -> int:
+    """Waiting parents with no running fan-out -> pending, and wake their queues' workers."""
+    now = timezone.now()
+    ids = lock_matching(using, Q(pk__in=parent_ids, status=Status.WAITING))
+    ready = Job.objects.using(using).filter(pk__in=ids).exclude(fanouts__state=FanOut.State.RUNNING)
+    queues = set(ready.values_list("queue", flat=True))
+    woke = (
+        Job.objects.using(using)
+        .filter(pk__in=list(ready.values_list("pk", flat=True)))
+        .update(status=Status.PENDING, run_after=now, updated_at=now)
+    )
+    if woke:
+        db.notify_work(using, queues)
+    return woke
+
+
+def cancel_unfinished_children(using: str, fanout_ids: list[int], now: datetime) -> None:
+    """Cancel the unfinished children of these fan-outs, and of their own fan-outs.
+
+    The whole tree of running fan-outs below is read first and locked before
+    any child, to keep the lock order.
+    """
+    tree = set(fanout_ids)
+    frontier = list(fanout_ids)
+    while frontier:
+        nested = FanOut.objects.using(using).filter(
+            parent__fanout_id__in=frontier, state=FanOut.State.RUNNING
         )
-        if woke:
-            queue = Job.objects.using(using).filter(pk=fanout.parent_id).values_list("queue", flat=True)
-            db.notify_work(using, list(queue))
-
-
-def cancel_unfinished_children(using: str, fanout_ids: list[int], now) -> None:
-    """Cancel the unfinished children of these fan-outs, and of their own fan-outs."""
-    from .transitions import interrupt_running
-
-    while fanout_ids:
-        children = Job.objects.using(using).filter(fanout_id__in=fanout_ids, status__in=UNFINISHED_CHILD)
-        rows = list(children.select_for_update().values_list("id", "status"))
-        if not rows:
-            return
-        ids = [row[0] for row in rows]
-        Job.objects.using(using).filter(id__in=ids).update(
-            status=Status.CANCELLED,
-            lease=None,
-            lease_expires_at=None,
-            worker_id=None,
-            finished_at=now,
-            updated_at=now,
-            last_error="cancelled: its fan-out was resolved without it",
-        )
-        interrupt_running(using, [i for i, status in rows if status == Status.RUNNING], "cancelled")
-        if signals.job_cancelled.receivers:
-            for job in Job.objects.using(using).filter(id__in=ids):
-                signals.send_on_commit(signals.job_cancelled, using, job=job, by="fan-out")
-        nested = FanOut.objects.using(using).filter(parent_id__in=ids, state=FanOut.State.RUNNING)
-        fanout_ids = list(nested.values_list("id", flat=True))
-        nested.update(state=FanOut.State.FAILED, resolved_at=now)
+        frontier = [i for i in nested.values_list("id", flat=True) if i not in tree]
+        tree.update(frontier)
+    lock(using, fanouts=tree)
+    ids = lock_matching(using, Q(fanout_id__in=tree, status__in=UNFINISHED_CHILD))
+    if not ids:
+        return
+    running = list(
+        Job.objects.using(using).filter(id__in=ids, status=Status.RUNNING).values_list("id", flat=True)
+    )
+    Job.objects.using(using).filter(id__in=ids).update(
+        status=Status.CANCELLED,
+        lease=None,
+        lease_expires_at=None,
+        worker_id=None,
+        finished_at=now,
+        updated_at=now,
+        last_error="cancelled: its fan-out was resolved without it",
+    )
+    nested = FanOut.objects.using(using).filter(pk__in=tree - set(fanout_ids), state=FanOut.State.RUNNING)
+    nested.update(state=FanOut.State.FAILED, resolved_at=now)
+    interrupt_running(using, running, "cancelled")
+    if signals.job_cancelled.receivers:
+        for job in Job.objects.using(using).filter(id__in=ids):
+            signals.send_on_commit(signals.job_cancelled, using, job=job, by="fan-out")
 
 
 def expire_timed_out(using: str) -> int:
     """Fail fan-outs past their timeout (cancelling their children) and wake parents."""
-    from django.db import transaction
-
     now = timezone.now()
     due = FanOut.objects.using(using).filter(state=FanOut.State.RUNNING, timeout_at__lte=now)
     count = 0
     for fanout_id in list(due.values_list("id", flat=True)):
         with transaction.atomic(using=using):
-            fanout = (
-                FanOut.objects.using(using)
-                .select_for_update()
-                .filter(pk=fanout_id, state=FanOut.State.RUNNING)
-                .first()
-            )
+            lock(using, fanouts=[fanout_id])
+            fanout = FanOut.objects.using(using).filter(pk=fanout_id, state=FanOut.State.RUNNING).first()
             if fanout is None:
                 continue
             resolve(using, fanout, FanOut.State.FAILED)

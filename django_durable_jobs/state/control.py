@@ -1,0 +1,163 @@
+"""Queue and worker pause state, and the worker registry rows.
+
+Internal module of the state machine. Queue and worker pauses take the claim
+lock exclusively, so a pause waits for claims in flight and no claim after
+it sees the queue or worker unpaused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from .. import db, signals
+from ..exceptions import (
+    QueueAlreadyPaused,
+    QueueNotPaused,
+    WorkerAlreadyPaused,
+    WorkerNotFound,
+    WorkerNotPaused,
+)
+from ..models import Job, PauseMode, QueueState, Status, Worker
+from ..registry import validate_queue_name
+from .common import interrupt_running, lock_matching, parse_mode
+
+# --------------------------------------------------------------------------- queues
+
+
+def pause_queue(
+    queue: str,
+    mode: PauseMode | str = PauseMode.GRACEFUL,
+    *,
+    by: str = "",
+    reason: str = "",
+    until: datetime | None = None,
+) -> QueueState:
+    """Stop claiming jobs of ``queue``; aggressive also puts its running jobs back."""
+    validate_queue_name(queue)
+    mode = parse_mode(mode)
+    if until is not None and timezone.is_naive(until):
+        raise ValueError(f"until must be an aware datetime, got {until!r}")
+    using = db.alias()
+    now = timezone.now()
+    with transaction.atomic(using=using):
+        db.queue_pause_lock(using)  # claims in flight finish first; later ones see the pause
+        state, _ = QueueState.objects.using(using).select_for_update().get_or_create(queue=queue)
+        if state.paused:
+            raise QueueAlreadyPaused(queue)
+        state.paused, state.pause_mode, state.paused_at = True, mode, now
+        state.paused_by, state.reason, state.paused_until, state.updated_at = by, reason, until, now
+        state.save(using=using)
+        if mode == PauseMode.AGGRESSIVE:
+            interrupted = _release_running(using, Q(queue=queue), now)
+            interrupt_running(using, interrupted, "queue paused")
+        db.notify_control(using, {"type": "queue", "queue": queue, "paused": True})
+        signals.send_on_commit(signals.queue_paused, using, queue=queue, mode=mode, by=by)
+    return state
+
+
+def resume_queue(queue: str, *, by: str = "") -> QueueState:
+    using = db.alias()
+    now = timezone.now()
+    with transaction.atomic(using=using):
+        state = QueueState.objects.using(using).select_for_update().filter(queue=queue).first()
+        if state is None or not state.paused:
+            raise QueueNotPaused(queue)
+        state.paused, state.pause_mode, state.paused_at = False, "", None
+        state.paused_by, state.reason, state.paused_until, state.updated_at = "", "", None, now
+        state.save(using=using)
+        db.notify_work(using, [queue])
+        signals.send_on_commit(signals.queue_resumed, using, queue=queue, by=by)
+    return state
+
+
+def resume_due_queues(now: datetime | None = None) -> list[str]:
+    """Resume queues whose ``paused_until`` has passed (sends ``queue_resumed``)."""
+    now = now or timezone.now()
+    due = QueueState.objects.using(db.alias()).filter(paused=True, paused_until__lte=now)
+    resumed = []
+    for queue in due.values_list("queue", flat=True):
+        try:
+            resume_queue(queue, by="auto-resume")
+        except QueueNotPaused:  # another worker got there first
+            continue
+        resumed.append(queue)
+    return resumed
+
+
+def is_queue_paused(queue: str) -> bool:
+    return QueueState.objects.using(db.alias()).filter(queue=queue, paused=True).exists()
+
+
+def paused_queues() -> list[str]:
+    return list(QueueState.objects.using(db.alias()).filter(paused=True).values_list("queue", flat=True))
+
+
+def _release_running(using: str, where: Q, now: datetime) -> list[int]:
+    """Put matching running jobs back to pending, attempt not counted; returns their ids."""
+    ids = lock_matching(using, where & Q(status=Status.RUNNING))
+    if ids:
+        requested = Q(pause_requested__isnull=False)  # a graceful pause waiting for this attempt
+        Job.objects.using(using).filter(id__in=ids).update(
+            status=Case(When(requested, then=Value(Status.PAUSED)), default=Value(Status.PENDING)),
+            pause_mode=Case(When(requested, then=F("pause_requested")), default=F("pause_mode")),
+            paused_at=Case(When(requested, then=Value(now)), default=F("paused_at")),
+            pause_requested=None,
+            lease=None,
+            lease_expires_at=None,
+            worker_id=None,
+            attempt=F("attempt") - 1,
+            run_after=now,
+            updated_at=now,
+        )
+    return ids
+
+
+# --------------------------------------------------------------------------- workers
+
+
+def _lock_worker(using: str, worker_id: str) -> Worker:
+    try:
+        return Worker.objects.using(using).select_for_update().get(pk=worker_id)
+    except Worker.DoesNotExist:
+        raise WorkerNotFound(worker_id) from None
+
+
+def pause_worker(
+    worker_id: str, mode: PauseMode | str = PauseMode.GRACEFUL, *, by: str = "", reason: str = ""
+) -> Worker:
+    """Stop a worker claiming; aggressive also puts its running jobs back to pending."""
+    mode = parse_mode(mode)
+    using = db.alias()
+    now = timezone.now()
+    with transaction.atomic(using=using):
+        db.queue_pause_lock(using)  # claims in flight finish first; later ones see the pause
+        worker = _lock_worker(using, worker_id)
+        if worker.paused:
+            raise WorkerAlreadyPaused(worker_id)
+        worker.paused, worker.pause_mode, worker.paused_at = True, mode, now
+        worker.paused_by, worker.reason = by, reason
+        worker.save(using=using)
+        if mode == PauseMode.AGGRESSIVE:
+            interrupted = _release_running(using, Q(worker_id=worker_id), now)
+            interrupt_running(using, interrupted, "worker paused")
+        db.notify_control(using, {"type": "worker", "worker": worker_id})
+        signals.send_on_commit(signals.worker_paused, using, worker_id=worker_id, mode=mode, by=by)
+    return worker
+
+
+def resume_worker(worker_id: str, *, by: str = "") -> Worker:
+    using = db.alias()
+    with transaction.atomic(using=using):
+        worker = _lock_worker(using, worker_id)
+        if not worker.paused:
+            raise WorkerNotPaused(worker_id)
+        worker.paused, worker.pause_mode, worker.paused_at = False, "", None
+        worker.paused_by, worker.reason = "", ""
+        worker.save(using=using)
+        db.notify_control(using, {"type": "worker", "worker": worker_id})
+        signals.send_on_commit(signals.worker_resumed, using, worker_id=worker_id, by=by)
+    return worker

@@ -1,0 +1,164 @@
+"""Transitions made by the worker on behalf of executions: claim, outcomes, reclaim.
+
+Internal module of the state machine. Every write here is fenced by the
+execution's lease token: a job that was paused, cancelled or reclaimed since
+it was claimed ignores the execution's writes (they match no row).
+
+The path of one job: :func:`claim` -> (handler runs, saving checkpoints with
+:func:`save_checkpoint`, perhaps suspending on a fan-out with :func:`suspend`)
+-> one :class:`Outcome` -> :func:`record`, which commits the outcomes of many
+jobs in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .. import db, signals
+from ..conf import jobs_settings
+from ..models import Job, Status
+from . import fanouts
+from .common import lock
+
+ClaimedJob = db.ClaimedJob
+
+#: Outcome kinds, in the order of precedence when one batch holds two
+#: outcomes of one execution (a release queued at shutdown after the handler
+#: had already finished must not hide its completion).
+KINDS = ("complete", "fail_now", "fail", "retry", "release")
+
+
+@dataclass(slots=True, eq=False)
+class Outcome:
+    """How one execution ended, as the writer commits it."""
+
+    kind: str  # one of KINDS
+    job_id: int
+    lease: str
+    fanout_id: int | None = None
+    result: Any = None
+    error: str = ""
+    run_after: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown outcome kind {self.kind!r}")
+
+
+def claim(using: str, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
+    """Claim up to ``limit`` runnable jobs under one fresh lease token."""
+    return db.claim(using, worker_id, uuid.uuid4().hex, queues, limit)
+
+
+def renew_leases(using: str, owned: dict[int, str]) -> None:
+    db.renew_leases(using, owned)
+
+
+def still_owned(using: str, owned: dict[int, str]) -> set[int]:
+    """Which of these (id -> lease) executions still own their job."""
+    return db.owned_subset(using, owned)
+
+
+def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
+    """Commit many outcomes in one transaction; returns each one's new job status.
+
+    ``None`` means the execution no longer owned the job and nothing was
+    written (or the outcome was superseded by another of the same execution in
+    this batch). Finished fan-out children are counted in the same
+    transaction, so the last one resumes its parent exactly once.
+    """
+    winners: dict[tuple[int, str], Outcome] = {}
+    for outcome in outcomes:
+        key = (outcome.job_id, outcome.lease)
+        current = winners.get(key)
+        if current is None or KINDS.index(outcome.kind) < KINDS.index(current.kind):
+            winners[key] = outcome
+    batch = sorted(winners.values(), key=lambda o: o.job_id)
+    status: dict[int, str | None] = {}  # by id(outcome)
+    with transaction.atomic(using=using):
+        lock(using, fanouts=[o.fanout_id for o in batch if o.fanout_id is not None])
+        db.lock_jobs(using, [o.job_id for o in batch])
+        completes = [o for o in batch if o.kind == "complete"]
+        owned = db.complete_many(using, [(o.job_id, o.lease, o.result) for o in completes])
+        for outcome in completes:
+            status[id(outcome)] = Status.COMPLETED if outcome.job_id in owned else None
+        for outcome in batch:
+            if outcome.kind == "retry":
+                new = db.retry(using, outcome.job_id, outcome.lease, outcome.error, outcome.run_after)
+            elif outcome.kind in ("fail", "fail_now"):
+                pausable = outcome.kind == "fail"
+                new = db.fail(using, outcome.job_id, outcome.lease, outcome.error, pausable=pausable)
+            elif outcome.kind == "release":
+                new = db.release(using, outcome.job_id, outcome.lease)
+            else:
+                continue
+            status[id(outcome)] = new
+        finished: dict[int, Counter[str]] = {}
+        for outcome in batch:
+            new = status[id(outcome)]
+            if outcome.fanout_id is not None and new in (Status.COMPLETED, Status.FAILED):
+                finished.setdefault(outcome.fanout_id, Counter())[new] += 1
+        for fanout_id, counts in sorted(finished.items()):
+            fanouts.children_finished(
+                using, fanout_id, succeeded=counts[Status.COMPLETED], failed=counts[Status.FAILED]
+            )
+    return [status.get(id(o)) for o in outcomes]
+
+
+def save_checkpoint(using: str, job_id: int, lease: str, step: int, target: str, value: Any) -> bool:
+    """Save a ``call()`` result if this execution still owns the job."""
+    return db.save_checkpoint(using, job_id, lease, step, target, value)
+
+
+def load_history(using: str, job_id: int) -> tuple[dict[int, tuple[str, Any]], set[int]]:
+    return db.load_history(using, job_id)
+
+
+def reclaim_expired(using: str) -> list[int]:
+    """Put running jobs whose lease expired (their worker died) back to pending.
+
+    The lost attempt is not counted; a job with a graceful pause pending is
+    paused; a job whose workers died ``MAX_RECLAIMS`` times is failed (and
+    counted by its fan-out). Returns the ids reclaimed.
+    """
+    give_up = Job.objects.using(using).filter(
+        status=Status.RUNNING,
+        lease_expires_at__lt=timezone.now(),
+        reclaims__gte=jobs_settings.MAX_RECLAIMS,
+        fanout_id__isnull=False,
+    )
+    with transaction.atomic(using=using):
+        lock(using, fanouts=give_up.values_list("fanout_id", flat=True))  # lock order: fan-outs first
+        reclaimed = db.reclaim_expired(using)
+        for _, new, fanout_id in reclaimed:
+            if new == Status.FAILED and fanout_id is not None:
+                fanouts.child_finished(using, fanout_id, new)
+        failed = [job_id for job_id, new, _ in reclaimed if new == Status.FAILED]
+        if failed and signals.job_failed.receivers:
+            for job in Job.objects.using(using).filter(id__in=failed):
+                signals.send_on_commit(signals.job_failed, using, job=job)
+    return [job_id for job_id, _, _ in reclaimed]
+
+
+def wake_stranded_parents(using: str) -> int:
+    """Waiting parents none of whose fan-outs is still running -> pending.
+
+    Resolution wakes a parent in the same transaction; this sweep is the
+    safety net that makes "waiting forever" impossible whatever raced.
+    """
+    stranded = Job.objects.using(using).filter(status=Status.WAITING).exclude(Q(fanouts__state="running"))
+    ids = list(stranded.values_list("id", flat=True)[:1000])
+    if not ids:
+        return 0
+    with transaction.atomic(using=using):
+        woken = fanouts.wake_parents(using, ids)
+    return woken
