@@ -71,7 +71,8 @@ from . import db, signals
 from .context import current_job
 from .enqueuing import build_job, insert_one
 from .models import Job, Status
-from .registry import JobDefinition, register, validate_queue_name
+from .registry import JobDefinition, register
+from .validation import validate_queue_name
 
 logger = logging.getLogger("django_durable_jobs.backend")
 

@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import db, signals
 from .conf import jobs_settings
-from .models import UNFINISHED, Job
-from .registry import JobDefinition, get_definition, validate_queue_name
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
+from .models import Job
+from .state import inserts
+from .validation import check_json, validate_queue_name
 
 
-def enqueue(name: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
-    """Enqueue the job registered under ``name`` (or a job function)."""
-    return get_definition(name).enqueue(*args, **kwargs)
-
-
-async def aenqueue(name: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
-    """Async twin of :func:`enqueue`."""
-    return await get_definition(name).aenqueue(*args, **kwargs)
-
-
-def check_json(job_name: str, what: str, value: Any) -> None:
-    """Refuse a value that would not survive a JSON round trip, naming it."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(
-            f"{what} of job {job_name!r} is not JSON-serialisable: {exc} (value: {value!r:.100})"
-        ) from None
-
-
-def check_arguments(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+def check_arguments(definition: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
     try:
         bound = definition.signature.bind(*args, **kwargs)
     except TypeError as exc:
@@ -63,7 +38,7 @@ def resolve_run_after(run_after: datetime | timedelta | None, now: datetime | No
 
 
 def build_job(
-    definition: JobDefinition,
+    definition: Any,
     args: Sequence[Any],
     kwargs: dict[str, Any],
     *,
@@ -122,49 +97,8 @@ def new_job(fields: dict[str, Any]) -> Job:
     return Job(*[fields.get(name, default) for name, default in _job_template])
 
 
-def enqueue_definition(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> Job:
-    job = build_job(definition, args, kwargs)
-    return insert_one(job)
-
-
-def insert_one(job: Job) -> Job:
-    """Insert one job and wake workers on commit; honours ``unique_key``."""
-    alias = db.alias()
-    if job.unique_key is None:
-        db.insert_jobs(alias, [job])  # one statement: atomic on its own
-    else:
-        existing = _unfinished_with_key(job.unique_key, alias)
-        if existing is not None:
-            return existing
-        try:
-            with transaction.atomic(using=alias):
-                db.insert_jobs(alias, [job])
-        except IntegrityError:  # another enqueue of the key won the race
-            existing = _unfinished_with_key(job.unique_key, alias)
-            if existing is None:
-                raise
-            return existing
-    signals.send_on_commit(signals.job_enqueued, alias, job=job)
-    return job
-
-
-def insert_many(jobs: list[Job]) -> list[Job]:
-    """Insert many jobs in one bulk statement and wake workers on commit."""
-    if not jobs:
-        return []
-    if any(job.unique_key is not None for job in jobs):
-        raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
-    alias = db.alias()
-    with transaction.atomic(using=alias, savepoint=False):
-        db.insert_jobs(alias, jobs)
-    if signals.job_enqueued.receivers:
-        for job in jobs:
-            signals.send_on_commit(signals.job_enqueued, alias, job=job)
-    return jobs
-
-
-def enqueue_many_definition(
-    definition: JobDefinition, calls: Iterable[tuple[Sequence[Any], dict[str, Any]] | Sequence[Any]]
+def enqueue_many(
+    definition: Any, calls: Iterable[tuple[Sequence[Any], dict[str, Any]] | Sequence[Any]]
 ) -> list[Job]:
     jobs = []
     now = timezone.now()
@@ -181,8 +115,7 @@ def enqueue_many_definition(
                 f"enqueue_many() item {position} must be an (args, kwargs) pair, got {call!r:.100}"
             )
         jobs.append(build_job(definition, args, kwargs, now=now))
-    return insert_many(jobs)
+    return inserts.insert_many(jobs)
 
 
-def _unfinished_with_key(key: str, alias: str) -> Job | None:
-    return Job.objects.using(alias).filter(unique_key=key, status__in=UNFINISHED).first()
+insert_one = inserts.insert_one

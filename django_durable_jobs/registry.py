@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import UnknownJob
+from .validation import validate_queue_name
 
 if TYPE_CHECKING:
     from .models import Job
@@ -79,9 +80,9 @@ class JobDefinition:
 
     def enqueue(self, *args: Any, **kwargs: Any) -> Job:
         """Store a job that runs ``func(*args, **kwargs)`` and wake a worker after commit."""
-        from .enqueuing import enqueue_definition
+        from . import enqueuing  # needs the models: only once apps are ready
 
-        return enqueue_definition(self, args, kwargs)
+        return enqueuing.insert_one(enqueuing.build_job(self, args, kwargs))
 
     async def aenqueue(self, *args: Any, **kwargs: Any) -> Job:
         from asgiref.sync import sync_to_async
@@ -92,9 +93,9 @@ class JobDefinition:
         self, calls: Iterable[tuple[Sequence[Any], dict[str, Any]] | Sequence[Any]]
     ) -> list[Job]:
         """Enqueue many calls in one bulk insert. Each item is ``(args, kwargs)``."""
-        from .enqueuing import enqueue_many_definition
+        from . import enqueuing
 
-        return enqueue_many_definition(self, calls)
+        return enqueuing.enqueue_many(self, calls)
 
 
 def job(
@@ -175,9 +176,11 @@ def all_definitions() -> dict[str, JobDefinition]:
     return dict(_registry)
 
 
-def validate_queue_name(queue: object) -> str:
-    if not isinstance(queue, str) or not queue or len(queue) > 100:
-        raise ValueError(f"queue name must be a non-empty string of at most 100 characters, got {queue!r}")
-    if ":" in queue or "," in queue or queue != queue.strip():
-        raise ValueError(f"queue name {queue!r} may not contain ':' ',' or surrounding spaces")
-    return queue
+def enqueue(name: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+    """Enqueue the job registered under ``name`` (or a job function)."""
+    return get_definition(name).enqueue(*args, **kwargs)
+
+
+async def aenqueue(name: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwargs: Any) -> Job:
+    """Async twin of :func:`enqueue`."""
+    return await get_definition(name).aenqueue(*args, **kwargs)

@@ -42,10 +42,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterError, croniter
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import db, signals
+from . import db
 from .exceptions import UnknownJob
 from .registry import JobDefinition, all_definitions, get_definition
 
@@ -431,7 +430,8 @@ def run_due(using: str | None = None, now: datetime | None = None) -> list[Job]:
 def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
     # Imported here so that @job(schedule=...) works before the app registry is ready.
     from .enqueuing import build_job
-    from .models import UNFINISHED, Job
+    from .models import Job
+    from .state import inserts
 
     jobs = Job.objects.using(alias)
     if jobs.filter(name=entry.job_name, scheduled_for__gte=due).exists():
@@ -445,18 +445,9 @@ def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
             _reported.add((entry.name, due))
             logger.error("schedule %r cannot fire for %s: %s", entry.name, due.isoformat(), exc)
         return None
-    try:
-        with transaction.atomic(using=alias, savepoint=True):
-            db.insert_jobs(alias, [job])
-    except IntegrityError:
-        if jobs.filter(name=job.name, scheduled_for=due).exists():
-            return None  # another scheduler created this fire's job
-        held_back = jobs.filter(unique_key=job.unique_key, status__in=UNFINISHED)
-        if job.unique_key and held_back.exists():
-            return None  # an unfinished job with the same unique_key holds this fire back
-        raise
+    if not inserts.insert_fired(alias, job):
+        return None  # another scheduler created this fire's job, or a unique_key held it back
     logger.info("schedule %r enqueued job %s for %s", entry.name, job.pk, due.isoformat())
-    signals.send_on_commit(signals.job_enqueued, alias, job=job)
     return job
 
 

@@ -43,7 +43,6 @@ from django.utils import timezone
 from . import db, signals
 from .conf import jobs_settings
 from .context import JobContext, activate, deactivate
-from .enqueuing import check_json
 from .exceptions import JobInterrupted, NoRetry, RetryAfter, UnknownJob, WorkerAlreadyPaused, WorkerNotPaused
 from .models import FanOut, Job, PauseMode, Status
 from .models import Worker as WorkerRow
@@ -52,6 +51,7 @@ from .retry import backoff_seconds, describe_error, should_retry
 from .state import control as transitions
 from .state import execution as run_state
 from .state import fanouts
+from .validation import check_json
 from .workflows import Suspend
 
 logger = logging.getLogger("django_durable_jobs.worker")

@@ -18,13 +18,14 @@ from django.utils import timezone
 
 from . import db
 from .context import JobContext, current_job
-from .enqueuing import build_job, check_json
+from .enqueuing import build_job
 from .exceptions import CheckpointMismatch, FanOutFailed, JobInterrupted
 from .models import FanOut, Status
 from .registry import JobDefinition, get_definition
 from .state import execution
 from .state import fanouts as fanout_rows
 from .strategies import FailFast, Strategy, from_json
+from .validation import check_json
 
 
 class Suspend(BaseException):  # noqa: N818 - control flow, not an error

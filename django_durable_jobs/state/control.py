@@ -22,7 +22,7 @@ from ..exceptions import (
     WorkerNotPaused,
 )
 from ..models import Job, PauseMode, QueueState, Status, Worker
-from ..registry import validate_queue_name
+from ..validation import validate_queue_name
 from .common import interrupt_running, lock_matching, parse_mode
 
 # --------------------------------------------------------------------------- queues

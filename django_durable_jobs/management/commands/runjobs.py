@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from django_durable_jobs.conf import jobs_settings
-from django_durable_jobs.registry import validate_queue_name
+from django_durable_jobs.validation import validate_queue_name
 from django_durable_jobs.worker import Pool, Worker
 
 

@@ -1,0 +1,74 @@
+"""New job rows: enqueue one, enqueue many, and a schedule's fire.
+
+Internal module of the state machine. Rows arrive built and validated by
+:mod:`django_durable_jobs.enqueuing`; this module writes them and wakes the
+workers of their queues when the transaction commits.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from .. import db, signals
+from ..models import UNFINISHED, Job
+
+
+def insert_one(job: Job) -> Job:
+    """Insert one job and wake workers on commit; honours ``unique_key``."""
+    alias = db.alias()
+    if job.unique_key is None:
+        db.insert_jobs(alias, [job])  # one statement: atomic on its own
+    else:
+        existing = _unfinished_with_key(job.unique_key, alias)
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic(using=alias):
+                db.insert_jobs(alias, [job])
+        except IntegrityError:  # another enqueue of the key won the race
+            existing = _unfinished_with_key(job.unique_key, alias)
+            if existing is None:
+                raise
+            return existing
+    signals.send_on_commit(signals.job_enqueued, alias, job=job)
+    return job
+
+
+def insert_many(jobs: list[Job]) -> list[Job]:
+    """Insert many jobs in one bulk statement and wake workers on commit."""
+    if not jobs:
+        return []
+    if any(job.unique_key is not None for job in jobs):
+        raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
+    alias = db.alias()
+    with transaction.atomic(using=alias, savepoint=False):
+        db.insert_jobs(alias, jobs)
+    if signals.job_enqueued.receivers:
+        for job in jobs:
+            signals.send_on_commit(signals.job_enqueued, alias, job=job)
+    return jobs
+
+
+def insert_fired(alias: str, job: Job) -> bool:
+    """Insert a schedule's job for one fire time; False if that fire already has its job.
+
+    The unique ``(name, scheduled_for)`` constraint decides between schedulers
+    racing for the same fire; an unfinished job holding the same
+    ``unique_key`` holds the fire back.
+    """
+    try:
+        with transaction.atomic(using=alias, savepoint=True):
+            db.insert_jobs(alias, [job])
+    except IntegrityError:
+        jobs = Job.objects.using(alias)
+        if jobs.filter(name=job.name, scheduled_for=job.scheduled_for).exists():
+            return False
+        if job.unique_key and jobs.filter(unique_key=job.unique_key, status__in=UNFINISHED).exists():
+            return False
+        raise
+    signals.send_on_commit(signals.job_enqueued, alias, job=job)
+    return True
+
+
+def _unfinished_with_key(key: str, alias: str) -> Job | None:
+    return Job.objects.using(alias).filter(unique_key=key, status__in=UNFINISHED).first()
