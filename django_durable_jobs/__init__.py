@@ -36,11 +36,11 @@ _EXPORTS = {
     "aenqueue": "registry",
     "call": "workflows",
     "cancel_job": "state.jobs",
-    "cron": "scheduling",
+    "cron": "scheduling.specs",
     "current_job": "context",
-    "daily": "scheduling",
+    "daily": "scheduling.specs",
     "enqueue": "registry",
-    "every": "scheduling",
+    "every": "scheduling.specs",
     "fan_out": "workflows",
     "is_job_paused": "state.jobs",
     "is_queue_paused": "state.control",
@@ -54,9 +54,9 @@ _EXPORTS = {
     "resume_queue": "state.control",
     "resume_worker": "state.control",
     "retry_job": "state.jobs",
-    "schedule": "scheduling",
+    "schedule": "scheduling.firing",
     "sub": "workflows",
-    "weekly": "scheduling",
+    "weekly": "scheduling.specs",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -19,9 +19,9 @@ class DurableJobsConfig(AppConfig):
     def ready(self) -> None:
         configure_sqlite()
         autodiscover_modules("jobs")
-        from . import scheduling
+        from .scheduling import firing
 
-        scheduling.register_decorator_schedules()
+        firing.register_decorator_schedules()
 
 
 def configure_sqlite() -> None:

@@ -132,7 +132,7 @@ def job(
             func=f, name=job_name, queue=queue, priority=priority, retries=retries, schedule=schedule
         )
         if schedule is not None:
-            from .scheduling import validate_spec
+            from .scheduling.specs import validate_spec
 
             validate_spec(schedule)
         register(definition)

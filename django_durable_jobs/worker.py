@@ -694,7 +694,7 @@ class Worker:
                 self._wake.set()
 
     def _fire_schedules(self) -> float:
-        from . import scheduling
+        from .scheduling import firing as scheduling
 
         if scheduling.run_due(self.using):
             self._wake.set()

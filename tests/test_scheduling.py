@@ -12,24 +12,24 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import QuerySet
 from django.test import override_settings
 
-from django_durable_jobs import db, scheduling, signals
+from django_durable_jobs import signals
+from django_durable_jobs.enqueuing import build_job
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.registry import job
-from django_durable_jobs.scheduling import (
+from django_durable_jobs.scheduling import firing as scheduling
+from django_durable_jobs.scheduling.firing import Schedule, run_due, schedule, seconds_until_next_due
+from django_durable_jobs.scheduling.specs import (
     Cron,
     Daily,
     Every,
-    Schedule,
     Weekly,
     cron,
     daily,
     every,
-    run_due,
-    schedule,
-    seconds_until_next_due,
     validate_spec,
     weekly,
 )
+from django_durable_jobs.state import inserts
 
 BERLIN = ZoneInfo("Europe/Berlin")
 berlin_time = override_settings(TIME_ZONE="Europe/Berlin")
@@ -482,12 +482,20 @@ def test_run_due_treats_an_integrity_error_as_another_scheduler_winning():
 
 @pytest.mark.django_db
 def test_run_due_reraises_an_unexplained_integrity_error():
+    """An insert refused for another reason than this fire's row or a unique_key is not swallowed."""
     schedule(tick, every(minutes=5))
+
+    def build_without_queue(*args, **kwargs) -> Job:
+        job = build_job(*args, **kwargs)
+        job.queue = None  # NOT NULL
+        return job
+
     with (
-        mock.patch("django_durable_jobs.db.insert_jobs", side_effect=IntegrityError("boom")),
-        pytest.raises(IntegrityError, match="boom"),
+        mock.patch("django_durable_jobs.enqueuing.build_job", side_effect=build_without_queue),
+        pytest.raises(IntegrityError),
     ):
         run_due(now=utc(2030, 1, 1, 10, 7))
+    assert not Job.objects.exists()
 
 
 @pytest.mark.django_db
@@ -529,14 +537,15 @@ def test_run_due_sends_job_enqueued_on_commit_and_notifies_workers(
     signals.job_enqueued.connect(receiver)
     try:
         with (
-            mock.patch("django_durable_jobs.db.insert_jobs", wraps=db.insert_jobs) as insert_jobs,
+            mock.patch.object(inserts, "insert_fired", wraps=inserts.insert_fired) as insert_fired,
             django_capture_on_commit_callbacks(execute=True),
         ):
             created = run_due(now=utc(2030, 1, 1, 10, 7))
     finally:
         signals.job_enqueued.disconnect(receiver)
     assert received == created and len(created) == 1
-    insert_jobs.assert_called_once_with("default", created)  # inserts and notifies the queue
+    [(alias, inserted)] = [call.args for call in insert_fired.call_args_list]
+    assert (alias, [inserted]) == ("default", created)  # the enqueue path: inserts and notifies
 
 
 @pytest.mark.django_db

@@ -1,25 +1,9 @@
-"""Schedules: run a job every N seconds, daily, weekly or on a cron expression.
+"""Schedule specs: when a schedule fires. Pure date arithmetic.
 
-    schedule(cleanup, every(minutes=5))
-    schedule("daily-report", daily(9, 0))          # 09:00 in settings.TIME_ZONE
-    schedule("backup", weekly("sun", 2, 0))
-    schedule("hourly-check", cron("0 * * * *"))
-    @job(schedule=every(seconds=30))               # the same, as a decorator option
-
-``runjobs --scheduler`` calls :func:`run_due`. The rules it follows:
-
-- **One job per fire time, however many schedulers run.** A fired job stores
-  its fire time in ``Job.scheduled_for`` and the database refuses a second
-  row with the same ``(name, scheduled_for)``; the scheduler that loses that
-  race simply creates nothing.
-- **Missed fires are coalesced.** Only the latest fire time at or before
-  "now" is ever enqueued, and only if the job has no fired row at or after
-  it. A scheduler that was down for three hours runs an hourly job once, not
-  three times.
-- **A schedule that has never fired fires at once** for its latest past fire
-  time (a new ``daily(9)`` deployed at 15:00 runs once right away). The rule
-  needs no state outside the job table, so every process agrees on it.
-- Scheduled jobs are enqueued with no arguments.
+No models, no ORM, no job registry: this module is safe to import from
+anywhere (the registry validates ``@job(schedule=...)`` with it) and its
+functions are tested without a database. The only setting it reads is
+``settings.TIME_ZONE``, through :func:`django.utils.timezone.get_default_timezone`.
 
 Fire times: ``every()`` fires at whole multiples of its interval since the
 Unix epoch, so all processes agree on them (``every(hours=1)`` fires on the
@@ -33,32 +17,34 @@ after the gap, a repeated time fires in both occurrences.
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterError, croniter
 from django.utils import timezone
 
-from . import db
-from .exceptions import UnknownJob
-from .registry import JobDefinition, all_definitions, get_definition
-
-if TYPE_CHECKING:
-    from .models import Job
-
-logger = logging.getLogger("django_durable_jobs.scheduling")
+__all__ = [
+    "DAY_NAMES",
+    "EPOCH",
+    "Cron",
+    "Daily",
+    "Every",
+    "ScheduleSpec",
+    "Weekly",
+    "cron",
+    "daily",
+    "every",
+    "to_utc",
+    "validate_spec",
+    "wall_time",
+    "weekly",
+]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MICROSECOND = timedelta(microseconds=1)
-
-
-# --------------------------------------------------------------------------- specs
 
 
 class ScheduleSpec:
@@ -87,7 +73,7 @@ class Every(ScheduleSpec):
         return self.latest_at_or_before(dt) + self.interval
 
     def latest_at_or_before(self, dt: datetime) -> datetime:
-        dt = _utc(dt)
+        dt = to_utc(dt)
         step = self.interval // _MICROSECOND
         elapsed = (dt - EPOCH) // _MICROSECOND
         return EPOCH + (elapsed // step) * step * _MICROSECOND
@@ -111,7 +97,7 @@ class _WallClockSpec(ScheduleSpec):
         raise NotImplementedError
 
     def next_after(self, dt: datetime) -> datetime:
-        dt = _utc(dt)
+        dt = to_utc(dt)
         zone = _zone()
         today = dt.astimezone(zone).date()
         for offset in range(-1, 9):
@@ -123,7 +109,7 @@ class _WallClockSpec(ScheduleSpec):
         raise AssertionError(f"{self} found no fire time after {dt}")
 
     def latest_at_or_before(self, dt: datetime) -> datetime:
-        dt = _utc(dt)
+        dt = to_utc(dt)
         zone = _zone()
         today = dt.astimezone(zone).date()
         for offset in range(1, -9, -1):
@@ -187,7 +173,7 @@ class Cron(ScheduleSpec):
             raise ValueError(f"invalid cron expression {self.expression!r}: {exc}") from None
 
     def next_after(self, dt: datetime) -> datetime:
-        dt = _utc(dt)
+        dt = to_utc(dt)
         fires = croniter(self.expression, dt.astimezone(_zone()))
         fire = fires.get_next(datetime).astimezone(UTC)
         while fire <= dt:
@@ -195,7 +181,7 @@ class Cron(ScheduleSpec):
         return fire
 
     def latest_at_or_before(self, dt: datetime) -> datetime:
-        dt = _utc(dt)
+        dt = to_utc(dt)
         fire = croniter(self.expression, dt.astimezone(_zone())).get_prev(datetime).astimezone(UTC)
         # get_prev is strictly before dt; step forward so both methods agree exactly.
         following = self.next_after(fire)
@@ -238,6 +224,7 @@ def cron(expression: str) -> Cron:
 
 
 def validate_spec(spec: object) -> None:
+    """Refuse anything that is not a schedule spec (a ``TypeError`` naming the thing)."""
     if not isinstance(spec, ScheduleSpec):
         raise TypeError(f"a schedule must come from every(), daily(), weekly() or cron(), got {spec!r}")
 
@@ -270,8 +257,8 @@ def _zone() -> ZoneInfo:
     return timezone.get_default_timezone()
 
 
-def _utc(dt: object) -> datetime:
-    """``dt`` in UTC. Fire times are compared in UTC only: Python ignores
+def to_utc(dt: object) -> datetime:
+    """``dt`` (an aware datetime) in UTC. Fire times are compared in UTC only: Python ignores
     ``fold`` when comparing two datetimes of one zone, and never finds a
     repeated wall time equal to a datetime of another zone."""
     if not isinstance(dt, datetime):
@@ -305,156 +292,3 @@ def _weekday(day: object) -> int:
         if name in (full, full[:3]):
             return number
     raise ValueError(f"weekly() day must be one of mon..sun or monday..sunday, got {day!r}")
-
-
-# --------------------------------------------------------------------------- schedules
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A spec bound to a job; ``job`` is a name when it was not registered yet."""
-
-    name: str
-    job: JobDefinition | str
-    spec: ScheduleSpec
-
-    @property
-    def job_name(self) -> str:
-        return self.job if isinstance(self.job, str) else self.job.name
-
-    def definition(self) -> JobDefinition:
-        return get_definition(self.job)
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.job_name} {self.spec}"
-
-
-_schedules: dict[str, Schedule] = {}
-_reported: set[tuple[str, datetime]] = set()  # fires that could not be enqueued, logged once
-
-
-def schedule(
-    job: JobDefinition | Callable[..., Any] | str, spec: ScheduleSpec, *, name: str | None = None
-) -> Schedule:
-    """Run ``job`` (with no arguments) on ``spec``; returns the registered Schedule.
-
-    ``job`` is a job, a job function or a job name. A name not registered yet
-    is looked up when the schedule fires. ``name`` defaults to the job's name;
-    give one to schedule a job more than once. Registering the same schedule
-    again is a no-op; reusing a name for another job or spec is an error.
-    """
-    validate_spec(spec)
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ValueError(f"schedule name must be a non-empty string, got {name!r}")
-    target = _schedule_target(job)
-    new = Schedule(name or (target if isinstance(target, str) else target.name), target, spec)
-    existing = _schedules.get(new.name)
-    if existing is not None and (existing.job_name, existing.spec) != (new.job_name, new.spec):
-        raise ValueError(
-            f"schedule {new.name!r} is already registered ({existing}); "
-            "pass name= to schedule a job more than once"
-        )
-    _schedules[new.name] = new
-    return new
-
-
-def _schedule_target(job: object) -> JobDefinition | str:
-    if isinstance(job, str):
-        if not job:
-            raise ValueError("schedule() needs a job name, got ''")
-        try:
-            definition = get_definition(job)
-        except UnknownJob:
-            return job
-    elif isinstance(job, JobDefinition):
-        definition = job
-    elif callable(job):
-        try:
-            definition = get_definition(job)
-        except UnknownJob:
-            raise TypeError(f"{job!r} is not a registered job; decorate it with @job") from None
-    else:
-        raise TypeError(f"schedule() needs a job, a job function or a job name, got {job!r}")
-    _check_callable_without_arguments(definition)
-    return definition
-
-
-def _check_callable_without_arguments(definition: JobDefinition) -> None:
-    try:
-        definition.signature.bind()
-    except TypeError as exc:
-        raise TypeError(
-            f"job {definition.name!r} cannot be scheduled: scheduled jobs get no arguments ({exc})"
-        ) from None
-
-
-def all_schedules() -> dict[str, Schedule]:
-    return dict(_schedules)
-
-
-def register_decorator_schedules() -> None:
-    """Schedule every job declared with ``@job(schedule=...)`` (from ``AppConfig.ready``)."""
-    for definition in all_definitions().values():
-        if definition.schedule is not None:
-            schedule(definition, definition.schedule)
-
-
-def _clear_schedules() -> None:
-    """Forget every schedule. For tests only."""
-    _schedules.clear()
-    _reported.clear()
-
-
-# --------------------------------------------------------------------------- firing
-
-
-def run_due(using: str | None = None, now: datetime | None = None) -> list[Job]:
-    """Enqueue one job for every schedule that is due; returns the jobs this call created.
-
-    Safe to run in any number of processes at once: the database's unique
-    ``(name, scheduled_for)`` constraint lets exactly one of them create each
-    fire's job. Missed fires are coalesced into one job for the latest of
-    them (see the module docstring).
-    """
-    alias = using or db.alias()
-    now = now or timezone.now()
-    now = _utc(now)
-    created = []
-    for entry in list(_schedules.values()):
-        job = _fire(entry, alias, entry.spec.latest_at_or_before(now))
-        if job is not None:
-            created.append(job)
-    return created
-
-
-def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
-    # Imported here so that @job(schedule=...) works before the app registry is ready.
-    from .enqueuing import build_job
-    from .models import Job
-    from .state import inserts
-
-    jobs = Job.objects.using(alias)
-    if jobs.filter(name=entry.job_name, scheduled_for__gte=due).exists():
-        return None
-    try:
-        definition = entry.definition()
-        _check_callable_without_arguments(definition)
-        job = build_job(definition, (), {}, scheduled_for=due)
-    except (UnknownJob, TypeError, ValueError) as exc:
-        if (entry.name, due) not in _reported:  # the worker retries every second: say it once
-            _reported.add((entry.name, due))
-            logger.error("schedule %r cannot fire for %s: %s", entry.name, due.isoformat(), exc)
-        return None
-    if not inserts.insert_fired(alias, job):
-        return None  # another scheduler created this fire's job, or a unique_key held it back
-    logger.info("schedule %r enqueued job %s for %s", entry.name, job.pk, due.isoformat())
-    return job
-
-
-def seconds_until_next_due(now: datetime | None = None) -> float | None:
-    """Seconds from ``now`` to the next fire of any schedule; ``None`` without schedules."""
-    if not _schedules:
-        return None
-    now = now or timezone.now()
-    upcoming = min(entry.spec.next_after(now) for entry in list(_schedules.values()))
-    return max(0.0, (upcoming - now).total_seconds())
