@@ -67,7 +67,7 @@ except ImportError:  # Django 5.2: the django-tasks backport
     from django_tasks.exceptions import TaskResultDoesNotExist
     from django_tasks.signals import task_enqueued, task_finished, task_started
 
-from . import db, signals
+from . import signals, storage
 from .context import current_job
 from .enqueuing import build_job, insert_one
 from .models import Job, Status
@@ -126,7 +126,9 @@ class DurableJobsBackend(BaseTaskBackend):
         )
         job = insert_one(job)
         result = _task_result(job, task, self.alias)
-        transaction.on_commit(lambda: task_enqueued.send(type(self), task_result=result), using=db.alias())
+        transaction.on_commit(
+            lambda: task_enqueued.send(type(self), task_result=result), using=storage.alias()
+        )
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
@@ -134,7 +136,7 @@ class DurableJobsBackend(BaseTaskBackend):
             pk = int(result_id)
         except (TypeError, ValueError):
             pk = 0
-        job = Job.objects.using(db.alias()).filter(pk=pk).first() if 0 < pk < 2**63 else None
+        job = Job.objects.using(storage.alias()).filter(pk=pk).first() if 0 < pk < 2**63 else None
         if job is None or not job.name.startswith(NAME_PREFIX):
             raise TaskResultDoesNotExist(result_id)
         task = import_task(job.name)
@@ -228,7 +230,7 @@ def _handler(task: Task) -> Callable[..., Any]:
 
 
 def _current_context(task: Task) -> TaskContext:
-    job = Job.objects.using(db.alias()).get(pk=current_job().id)
+    job = Job.objects.using(storage.alias()).get(pk=current_job().id)
     return TaskContext(task_result=_local_task_result(job, task))
 
 
@@ -285,7 +287,7 @@ def _forward(framework_signal: Signal, job: Job) -> None:
     """Send ``framework_signal`` for a job that came from a task, read fresh from the database."""
     if not job.name.startswith(NAME_PREFIX) or not framework_signal.receivers:
         return
-    row = Job.objects.using(db.alias()).filter(pk=job.pk).first()
+    row = Job.objects.using(storage.alias()).filter(pk=job.pk).first()
     task = import_task(job.name) if row is not None else None
     if task is not None:
         framework_signal.send(DurableJobsBackend, task_result=_local_task_result(row, task))

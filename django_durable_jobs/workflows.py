@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import db
+from . import storage
 from .context import JobContext, current_job
 from .enqueuing import build_job
 from .exceptions import CheckpointMismatch, FanOutFailed, JobInterrupted
@@ -83,7 +83,7 @@ class Saved:
 def _history(ctx: JobContext) -> tuple[dict[int, Saved], set[int]]:
     """Checkpoints and fan-out step numbers of this job, loaded once per execution."""
     if ctx.history is None:
-        checkpoints, fanout_steps = execution.load_history(db.alias(), ctx.id)
+        checkpoints, fanout_steps = execution.load_history(storage.alias(), ctx.id)
         ctx.history = ({i: Saved(t, v) for i, (t, v) in checkpoints.items()}, fanout_steps)
     return ctx.history
 
@@ -119,7 +119,7 @@ def call(target: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwar
     value = _run_target(definition, args, kwargs)
     check_json(definition.name, "the result of call()", value)
     ctx.raise_if_interrupted()
-    if not execution.save_checkpoint(db.alias(), ctx.id, ctx.lease, step, definition.name, value):
+    if not execution.save_checkpoint(storage.alias(), ctx.id, ctx.lease, step, definition.name, value):
         ctx.interrupted = ctx.interrupted or "lost lease"
         raise JobInterrupted(ctx.interrupted)
     checkpoints[step] = Saved(definition.name, value)
@@ -156,7 +156,7 @@ def fan_out(
             f"step {step} of job {ctx.id} was recorded as call({checkpoints[step].target!r}) "
             "but now is a fan_out()"
         )
-    using = db.alias()
+    using = storage.alias()
     if step in fanouts:
         existing = FanOut.objects.using(using).get(parent_id=ctx.id, index=step)
         if existing.state == FanOut.State.RUNNING:

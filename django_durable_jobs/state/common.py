@@ -13,9 +13,9 @@ from typing import Any
 
 from django.db.models import Q
 
-from .. import db
 from ..exceptions import JobNotFound
 from ..models import FanOut, Job, PauseMode, Status
+from ..storage import engine
 
 
 def parse_mode(mode: PauseMode | str) -> PauseMode:
@@ -90,4 +90,4 @@ def take_from_execution(job: Job) -> bool:
 def interrupt_running(using: str, job_ids: list[int], reason: str) -> None:
     """Ask the workers running these jobs to stop them (on commit)."""
     if job_ids:
-        db.notify_control(using, {"type": "interrupt", "jobs": job_ids, "reason": reason})
+        engine(using).notify_control({"type": "interrupt", "jobs": job_ids, "reason": reason})

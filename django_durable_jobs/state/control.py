@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from .. import db, signals
+from .. import signals, storage
 from ..exceptions import (
     QueueAlreadyPaused,
     QueueNotPaused,
@@ -22,6 +22,7 @@ from ..exceptions import (
     WorkerNotPaused,
 )
 from ..models import Job, PauseMode, QueueState, Status, Worker
+from ..storage import engine
 from ..validation import validate_queue_name
 from .common import interrupt_running, lock_matching, parse_mode
 
@@ -41,10 +42,10 @@ def pause_queue(
     mode = parse_mode(mode)
     if until is not None and timezone.is_naive(until):
         raise ValueError(f"until must be an aware datetime, got {until!r}")
-    using = db.alias()
+    using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
-        db.queue_pause_lock(using)  # claims in flight finish first; later ones see the pause
+        engine(using).block_claims()  # claims in flight finish first; later ones see the pause
         state, _ = QueueState.objects.using(using).select_for_update().get_or_create(queue=queue)
         if state.paused:
             raise QueueAlreadyPaused(queue)
@@ -54,13 +55,13 @@ def pause_queue(
         if mode == PauseMode.AGGRESSIVE:
             interrupted = _release_running(using, Q(queue=queue), now)
             interrupt_running(using, interrupted, "queue paused")
-        db.notify_control(using, {"type": "queue", "queue": queue, "paused": True})
+        engine(using).notify_control({"type": "queue", "queue": queue, "paused": True})
         signals.send_on_commit(signals.queue_paused, using, queue=queue, mode=mode, by=by)
     return state
 
 
 def resume_queue(queue: str, *, by: str = "") -> QueueState:
-    using = db.alias()
+    using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
         state = QueueState.objects.using(using).select_for_update().filter(queue=queue).first()
@@ -69,7 +70,7 @@ def resume_queue(queue: str, *, by: str = "") -> QueueState:
         state.paused, state.pause_mode, state.paused_at = False, "", None
         state.paused_by, state.reason, state.paused_until, state.updated_at = "", "", None, now
         state.save(using=using)
-        db.notify_work(using, [queue])
+        engine(using).notify_work([queue])
         signals.send_on_commit(signals.queue_resumed, using, queue=queue, by=by)
     return state
 
@@ -77,7 +78,7 @@ def resume_queue(queue: str, *, by: str = "") -> QueueState:
 def resume_due_queues(now: datetime | None = None) -> list[str]:
     """Resume queues whose ``paused_until`` has passed (sends ``queue_resumed``)."""
     now = now or timezone.now()
-    due = QueueState.objects.using(db.alias()).filter(paused=True, paused_until__lte=now)
+    due = QueueState.objects.using(storage.alias()).filter(paused=True, paused_until__lte=now)
     resumed = []
     for queue in due.values_list("queue", flat=True):
         try:
@@ -89,11 +90,11 @@ def resume_due_queues(now: datetime | None = None) -> list[str]:
 
 
 def is_queue_paused(queue: str) -> bool:
-    return QueueState.objects.using(db.alias()).filter(queue=queue, paused=True).exists()
+    return QueueState.objects.using(storage.alias()).filter(queue=queue, paused=True).exists()
 
 
 def paused_queues() -> list[str]:
-    return list(QueueState.objects.using(db.alias()).filter(paused=True).values_list("queue", flat=True))
+    return list(QueueState.objects.using(storage.alias()).filter(paused=True).values_list("queue", flat=True))
 
 
 def _release_running(using: str, where: Q, now: datetime) -> list[int]:
@@ -131,10 +132,10 @@ def pause_worker(
 ) -> Worker:
     """Stop a worker claiming; aggressive also puts its running jobs back to pending."""
     mode = parse_mode(mode)
-    using = db.alias()
+    using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
-        db.queue_pause_lock(using)  # claims in flight finish first; later ones see the pause
+        engine(using).block_claims()  # claims in flight finish first; later ones see the pause
         worker = _lock_worker(using, worker_id)
         if worker.paused:
             raise WorkerAlreadyPaused(worker_id)
@@ -144,13 +145,13 @@ def pause_worker(
         if mode == PauseMode.AGGRESSIVE:
             interrupted = _release_running(using, Q(worker_id=worker_id), now)
             interrupt_running(using, interrupted, "worker paused")
-        db.notify_control(using, {"type": "worker", "worker": worker_id})
+        engine(using).notify_control({"type": "worker", "worker": worker_id})
         signals.send_on_commit(signals.worker_paused, using, worker_id=worker_id, mode=mode, by=by)
     return worker
 
 
 def resume_worker(worker_id: str, *, by: str = "") -> Worker:
-    using = db.alias()
+    using = storage.alias()
     with transaction.atomic(using=using):
         worker = _lock_worker(using, worker_id)
         if not worker.paused:
@@ -158,6 +159,6 @@ def resume_worker(worker_id: str, *, by: str = "") -> Worker:
         worker.paused, worker.pause_mode, worker.paused_at = False, "", None
         worker.paused_by, worker.reason = "", ""
         worker.save(using=using)
-        db.notify_control(using, {"type": "worker", "worker": worker_id})
+        engine(using).notify_control({"type": "worker", "worker": worker_id})
         signals.send_on_commit(signals.worker_resumed, using, worker_id=worker_id, by=by)
     return worker

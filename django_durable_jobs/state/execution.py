@@ -23,13 +23,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import db, signals
+from .. import signals, storage
 from ..conf import jobs_settings
 from ..models import Job, Status
+from ..storage import engine
 from . import fanouts
 from .common import lock
 
-ClaimedJob = db.ClaimedJob
+ClaimedJob = storage.ClaimedJob
 
 #: Outcome kinds, in the order of precedence when one batch holds two
 #: outcomes of one execution (a release queued at shutdown after the handler
@@ -56,16 +57,16 @@ class Outcome:
 
 def claim(using: str, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
     """Claim up to ``limit`` runnable jobs under one fresh lease token."""
-    return db.claim(using, worker_id, uuid.uuid4().hex, queues, limit)
+    return engine(using).claim(worker_id, uuid.uuid4().hex, queues, limit)
 
 
 def renew_leases(using: str, owned: dict[int, str]) -> None:
-    db.renew_leases(using, owned)
+    engine(using).renew_leases(owned)
 
 
 def still_owned(using: str, owned: dict[int, str]) -> set[int]:
     """Which of these (id -> lease) executions still own their job."""
-    return db.owned_subset(using, owned)
+    return engine(using).owned_subset(owned)
 
 
 def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
@@ -86,19 +87,19 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
     status: dict[int, str | None] = {}  # by id(outcome)
     with transaction.atomic(using=using):
         lock(using, fanouts=[o.fanout_id for o in batch if o.fanout_id is not None])
-        db.lock_jobs(using, [o.job_id for o in batch])
+        engine(using).lock_jobs([o.job_id for o in batch])
         completes = [o for o in batch if o.kind == "complete"]
-        owned = db.complete_many(using, [(o.job_id, o.lease, o.result) for o in completes])
+        owned = engine(using).complete_many([(o.job_id, o.lease, o.result) for o in completes])
         for outcome in completes:
             status[id(outcome)] = Status.COMPLETED if outcome.job_id in owned else None
         for outcome in batch:
             if outcome.kind == "retry":
-                new = db.retry(using, outcome.job_id, outcome.lease, outcome.error, outcome.run_after)
+                new = engine(using).retry(outcome.job_id, outcome.lease, outcome.error, outcome.run_after)
             elif outcome.kind in ("fail", "fail_now"):
                 pausable = outcome.kind == "fail"
-                new = db.fail(using, outcome.job_id, outcome.lease, outcome.error, pausable=pausable)
+                new = engine(using).fail(outcome.job_id, outcome.lease, outcome.error, pausable=pausable)
             elif outcome.kind == "release":
-                new = db.release(using, outcome.job_id, outcome.lease)
+                new = engine(using).release(outcome.job_id, outcome.lease)
             else:
                 continue
             status[id(outcome)] = new
@@ -116,11 +117,11 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
 
 def save_checkpoint(using: str, job_id: int, lease: str, step: int, target: str, value: Any) -> bool:
     """Save a ``call()`` result if this execution still owns the job."""
-    return db.save_checkpoint(using, job_id, lease, step, target, value)
+    return engine(using).save_checkpoint(job_id, lease, step, target, value)
 
 
 def load_history(using: str, job_id: int) -> tuple[dict[int, tuple[str, Any]], set[int]]:
-    return db.load_history(using, job_id)
+    return engine(using).load_history(job_id)
 
 
 def reclaim_expired(using: str) -> list[int]:
@@ -138,7 +139,7 @@ def reclaim_expired(using: str) -> list[int]:
     )
     with transaction.atomic(using=using):
         lock(using, fanouts=give_up.values_list("fanout_id", flat=True))  # lock order: fan-outs first
-        reclaimed = db.reclaim_expired(using)
+        reclaimed = engine(using).reclaim_expired()
         for _, new, fanout_id in reclaimed:
             if new == Status.FAILED and fanout_id is not None:
                 fanouts.child_finished(using, fanout_id, new)

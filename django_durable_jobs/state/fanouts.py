@@ -15,8 +15,9 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .. import db, signals
+from .. import signals
 from ..models import TERMINAL, FanOut, Job, Status
+from ..storage import engine
 from ..strategies import from_json
 from .common import interrupt_running, lock, lock_matching
 
@@ -39,7 +40,7 @@ def create(
     False (and nothing written) when the parent's execution lost its lease.
     """
     with transaction.atomic(using=using):
-        if not db.touch_owned(using, parent_id, lease):
+        if not engine(using).touch_owned(parent_id, lease):
             return False
         fanout = FanOut.objects.using(using).create(
             parent_id=parent_id,
@@ -51,8 +52,8 @@ def create(
         )
         for child in children:
             child.fanout = fanout
-        db.insert_jobs(using, children)
-        if db.suspend(using, parent_id, lease) is None:
+        engine(using).insert_jobs(children)
+        if engine(using).suspend(parent_id, lease) is None:
             raise AssertionError("the parent's row is locked by this transaction and owned")
     return True
 
@@ -125,7 +126,7 @@ def wake_parents(using: str, parent_ids: list[int]) -> int:
         .update(status=Status.PENDING, run_after=now, updated_at=now)
     )
     if woke:
-        db.notify_work(using, queues)
+        engine(using).notify_work(queues)
     return woke
 
 

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from .. import db, signals
+from .. import signals, storage
 from ..models import UNFINISHED, Job
+from ..storage import engine
 
 
 def insert_one(job: Job) -> Job:
     """Insert one job and wake workers on commit; honours ``unique_key``."""
-    alias = db.alias()
+    alias = storage.alias()
     if job.unique_key is None:
-        db.insert_jobs(alias, [job])  # one statement: atomic on its own
+        engine(alias).insert_jobs([job])  # one statement: atomic on its own
     else:
         existing = _unfinished_with_key(job.unique_key, alias)
         if existing is not None:
             return existing
         try:
             with transaction.atomic(using=alias):
-                db.insert_jobs(alias, [job])
+                engine(alias).insert_jobs([job])
         except IntegrityError:  # another enqueue of the key won the race
             existing = _unfinished_with_key(job.unique_key, alias)
             if existing is None:
@@ -40,9 +41,9 @@ def insert_many(jobs: list[Job]) -> list[Job]:
         return []
     if any(job.unique_key is not None for job in jobs):
         raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
-    alias = db.alias()
+    alias = storage.alias()
     with transaction.atomic(using=alias, savepoint=False):
-        db.insert_jobs(alias, jobs)
+        engine(alias).insert_jobs(jobs)
     if signals.job_enqueued.receivers:
         for job in jobs:
             signals.send_on_commit(signals.job_enqueued, alias, job=job)
@@ -58,7 +59,7 @@ def insert_fired(alias: str, job: Job) -> bool:
     """
     try:
         with transaction.atomic(using=alias, savepoint=True):
-            db.insert_jobs(alias, [job])
+            engine(alias).insert_jobs([job])
     except IntegrityError:
         jobs = Job.objects.using(alias)
         if jobs.filter(name=job.name, scheduled_for=job.scheduled_for).exists():

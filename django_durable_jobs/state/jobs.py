@@ -14,9 +14,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import db, signals
+from .. import signals, storage
 from ..exceptions import CannotPauseStatus, DurableJobsError, JobAlreadyPaused, JobNotFound, JobNotPaused
 from ..models import TERMINAL, FanOut, Job, PauseMode, Status
+from ..storage import engine
 from . import fanouts
 from .common import interrupt_running, lock_job, parse_mode, take_from_execution
 
@@ -62,7 +63,7 @@ def pause_job(
 ) -> Job:
     """Pause a job (see the table in the docs for what each status does)."""
     mode = parse_mode(mode)
-    using = db.alias()
+    using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
         job = lock_job(using, job_id)
@@ -82,7 +83,7 @@ def pause_job(
 
 def resume_job(job_id: Any, *, by: str = "") -> Job:
     """Paused -> pending (or waiting, if its fan-out is unresolved)."""
-    using = db.alias()
+    using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
         job = lock_job(using, job_id)
@@ -95,7 +96,7 @@ def resume_job(job_id: Any, *, by: str = "") -> Job:
             waiting = FanOut.objects.using(using).filter(parent=job, state=FanOut.State.RUNNING)
             job.status = Status.WAITING if waiting.exists() else Status.PENDING
             if job.status == Status.PENDING:
-                db.notify_work(using, [job.queue])
+                engine(using).notify_work([job.queue])
         job.paused_at, job.paused_by, job.pause_reason, job.pause_mode = None, "", "", ""
         job.updated_at = now
         job.save(using=using)
@@ -105,7 +106,7 @@ def resume_job(job_id: Any, *, by: str = "") -> Job:
 
 def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
     """Cancel a job for good: interrupts it if running, cancels its fan-out children."""
-    using = db.alias()
+    using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
         job = lock_job(using, job_id)
@@ -123,7 +124,7 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
 
 def retry_job(job_id: Any, *, by: str = "") -> Job:
     """Run a failed or cancelled job again, with its full retry budget."""
-    using = db.alias()
+    using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
         job = lock_job(using, job_id)
@@ -133,20 +134,20 @@ def retry_job(job_id: Any, *, by: str = "") -> Job:
         job.run_after = job.updated_at = now
         job.finished_at = None
         job.save(using=using)
-        db.notify_work(using, [job.queue])
+        engine(using).notify_work([job.queue])
         signals.send_on_commit(signals.job_enqueued, using, job=job)
     return job
 
 
 def is_job_paused(job_id: Any) -> bool:
     try:
-        return Job.objects.using(db.alias()).get(pk=job_id).status == Status.PAUSED
+        return Job.objects.using(storage.alias()).get(pk=job_id).status == Status.PAUSED
     except (Job.DoesNotExist, ValueError, TypeError):
         raise JobNotFound(job_id) from None
 
 
 def paused_jobs(queue: str | None = None) -> list[Job]:
-    jobs = Job.objects.using(db.alias()).filter(status=Status.PAUSED)
+    jobs = Job.objects.using(storage.alias()).filter(status=Status.PAUSED)
     if queue is not None:
         jobs = jobs.filter(queue=queue)
     return list(jobs.order_by("id"))

@@ -55,6 +55,8 @@ TEMPLATES = [
 ]
 
 DB = os.environ.get("DJJ_DB", "sqlite")
+# Test databases are named after the test process (unless DJJ_TEST_DB_NAME says
+# otherwise), so that test runs side by side never share one.
 if DB == "postgres":
     DATABASES = {
         "default": {
@@ -63,7 +65,7 @@ if DB == "postgres":
             "USER": os.environ.get("DJJ_PG_USER", "postgres"),
             "HOST": os.environ.get("DJJ_PG_HOST", "127.0.0.1"),
             "PORT": os.environ.get("DJJ_PG_PORT", "5432"),
-            "TEST": {"NAME": os.environ.get("DJJ_TEST_DB_NAME", "test_durable_jobs")},
+            "TEST": {"NAME": os.environ.get("DJJ_TEST_DB_NAME", f"test_durable_jobs_{os.getpid()}")},
         }
     }
 elif DB == "sqlite":
@@ -72,7 +74,9 @@ elif DB == "sqlite":
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("DJJ_DB_NAME", str(BASE_DIR / "demo.sqlite3")),
             # A file, not memory: the tests run real worker processes against it.
-            "TEST": {"NAME": os.environ.get("DJJ_TEST_DB_NAME", str(BASE_DIR / "test.sqlite3"))},
+            "TEST": {
+                "NAME": os.environ.get("DJJ_TEST_DB_NAME", str(BASE_DIR / f"test-{os.getpid()}.sqlite3"))
+            },
         }
     }
 else:

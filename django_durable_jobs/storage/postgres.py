@@ -1,0 +1,182 @@
+"""The PostgreSQL engine: SKIP LOCKED claims, the server clock, LISTEN/NOTIFY, bulk statements.
+
+Internal module. Claims hold an advisory lock shared and queue or worker
+pauses take it exclusively: a pause waits for the claims in flight, and every
+claim after it sees the paused row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections
+
+from ..conf import jobs_settings
+from ..models import Job
+from .base import Engine
+
+WORK_CHANNEL = "durable_jobs_work"
+CONTROL_CHANNEL = "durable_jobs_control"
+CLAIM_LOCK_KEY = 0x6A6F6273  # "jobs"
+
+#: (column, array type, value of a job) for bulk inserts; the other columns
+#: are NULL or a constant for a new job.
+INSERT_COLUMNS: list[tuple[str, str, Any]] = [
+    ("name", "text", lambda j: j.name),
+    ("queue", "text", lambda j: j.queue),
+    ("priority", "integer", lambda j: j.priority),
+    ("args", "text", lambda j: json.dumps(j.args)),
+    ("kwargs", "text", lambda j: json.dumps(j.kwargs)),
+    ("run_after", "timestamptz", lambda j: j.run_after),
+    ("max_retries", "integer", lambda j: j.max_retries),
+    ("unique_key", "text", lambda j: j.unique_key),
+    ("fanout_id", "bigint", lambda j: j.fanout_id),
+    ("fanout_index", "integer", lambda j: j.fanout_index),
+    ("scheduled_for", "timestamptz", lambda j: j.scheduled_for),
+    ("created_at", "timestamptz", lambda j: j.created_at),
+]
+
+
+class PostgresEngine(Engine):
+    vendor = "postgresql"
+    row_lock = " FOR NO KEY UPDATE"
+    claim_lock = " FOR UPDATE SKIP LOCKED"
+
+    def now(self) -> tuple[str, list[Any]]:
+        return "now()", []
+
+    def now_plus(self, seconds: float) -> tuple[str, list[Any]]:
+        return "(now() + make_interval(secs => %s))", [float(seconds)]
+
+    # ------------------------------------------------------------ notifications
+
+    def notify_work(self, queues: Iterable[str]) -> None:
+        with self.cursor() as cursor:
+            for queue in sorted(set(queues)):
+                cursor.execute("SELECT pg_notify(%s, %s)", [WORK_CHANNEL, queue])
+
+    def notify_control(self, message: dict[str, Any]) -> None:
+        with self.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, json.dumps(message)])
+
+    def listen_params(self) -> dict[str, Any]:
+        """psycopg.connect() arguments for a dedicated LISTEN connection."""
+        params = connections[self.alias].get_connection_params()
+        for key in ("cursor_factory", "context", "prepare_threshold"):
+            params.pop(key, None)
+        return params
+
+    # ------------------------------------------------------------ insert, claim, locks
+
+    def insert_jobs(self, jobs: list[Job]) -> None:
+        """One ``INSERT ... SELECT FROM unnest(...)`` however many jobs.
+
+        For one job the NOTIFY rides in the same statement, so an enqueue
+        outside a transaction is one round trip and one commit.
+        """
+        insert, params = self._insert_sql(jobs)
+        if len(jobs) == 1:
+            sql = f"WITH ins AS ({insert} RETURNING id, queue) SELECT id, pg_notify(%s, queue) FROM ins"
+            params.append(WORK_CHANNEL)
+        else:
+            sql = f"{insert} RETURNING id"
+        with self.cursor() as cursor:
+            cursor.execute(sql, params)
+            ids = [row[0] for row in cursor.fetchall()]
+        for job, job_id in zip(jobs, ids, strict=True):
+            job.pk = job_id
+            job._state.adding = False
+            job._state.db = self.alias
+        if len(jobs) > 1:
+            self.notify_work({job.queue for job in jobs})
+
+    def _insert_sql(self, jobs: list[Job]) -> tuple[str, list[Any]]:
+        """A column equal in every row is sent once, as a scalar.
+
+        Sending arrays costs the client more than the server spends inserting;
+        in a bulk enqueue most columns (name, queue, times) are the same for all.
+        """
+        columns, selected, arrays, scalars, array_params = [], [], [], [], []
+        for column, pg_type, value in INSERT_COLUMNS:
+            values = [value(job) for job in jobs]
+            columns.append(column)
+            cast = "::jsonb" if column in ("args", "kwargs") else ""
+            if len(jobs) == 1 or all(v == values[0] for v in values):
+                selected.append(f"%s::{pg_type}{cast}")
+                scalars.append(values[0])
+            else:
+                selected.append(f"{column}{cast}")
+                arrays.append(f"%s::{pg_type}[]")
+                array_params.append(values)
+        array_columns = [c for c, sel in zip(columns, selected, strict=True) if not sel.startswith("%s")]
+        if arrays:
+            source = f" FROM unnest({', '.join(arrays)}) AS t({', '.join(array_columns)})"
+        else:  # every column the same in every row
+            source = " FROM generate_series(1, %s)"
+            array_params.append(len(jobs))
+        sql = (
+            f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, updated_at, status, attempt, "
+            f"reclaims, last_error, paused_by, pause_reason, pause_mode) SELECT {', '.join(selected)}, "
+            f"%s::timestamptz, 'pending', 0, 0, '', '', '', ''{source}"
+        )
+        # Parameters in the order their placeholders appear: SELECT list, then unnest().
+        return sql, [*scalars, jobs[0].updated_at, *array_params]
+
+    def before_claim(self, cursor: Any) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CLAIM_LOCK_KEY])
+
+    def block_claims(self) -> None:
+        with self.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
+
+    def lock_jobs(self, job_ids: list[int]) -> None:
+        if job_ids:
+            with self.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id FROM {self.tables['job']} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                    [sorted(job_ids)],
+                )
+
+    # ------------------------------------------------------------ leases
+
+    def renew_leases(self, owned: dict[int, str]) -> None:
+        """Rows locked by someone else right now (a pause, a writer) are skipped, not waited for:
+        no deadlock, and the next heartbeat comes well before expiry."""
+        if not owned:
+            return
+        job = self.tables["job"]
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {job} SET lease_expires_at = now() + make_interval(secs => %s)
+                    WHERE id IN (SELECT id FROM {job} WHERE id = ANY(%s) AND lease = ANY(%s)
+                                 ORDER BY id FOR UPDATE SKIP LOCKED)""",
+                [float(jobs_settings.LEASE_SECONDS), sorted(owned), sorted(set(owned.values()))],
+            )
+
+    def expired_where(self) -> tuple[str, list[Any]]:
+        """Skip rows a writer holds: it may be finishing them right now."""
+        job = self.tables["job"]
+        return (
+            f"id IN (SELECT id FROM {job} WHERE status = 'running' AND lease_expires_at < now() "
+            "ORDER BY id FOR UPDATE SKIP LOCKED)",
+            [],
+        )
+
+    # ------------------------------------------------------------ outcomes
+
+    def complete_many(self, items: list[tuple[int, str, Any]]) -> set[int]:
+        """One statement for the whole batch."""
+        sql = f"""UPDATE {self.tables["job"]} AS j SET status = 'completed', result = v.result::jsonb,
+                      lease = NULL, lease_expires_at = NULL, pause_requested = NULL,
+                      paused_at = NULL, paused_by = '', pause_reason = '', pause_mode = '',
+                      finished_at = now(), updated_at = now()
+                  FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS lease,
+                               unnest(%s::text[]) AS result) AS v
+                  WHERE j.id = v.id AND j.lease = v.lease
+                  RETURNING j.id"""
+        params = [[i[0] for i in items], [i[1] for i in items], [json.dumps(i[2]) for i in items]]
+        with self.cursor() as cursor:
+            cursor.execute(sql, params)
+            return {row[0] for row in cursor.fetchall()}

@@ -1,0 +1,46 @@
+"""The SQLite engine: one writer at a time, this process's clock, no notifications.
+
+Internal module. ``BEGIN IMMEDIATE`` (set up by :func:`configure`) takes the
+write lock when a transaction starts, so the claim and every other
+read-then-write transaction are serialised: no row locks are needed, and one
+worker process with many threads is correct. Workers poll.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from .base import Engine
+
+#: Set on the job database's SQLite connection unless the project chose
+#: otherwise: WAL lets readers run beside the one writer, the busy timeout
+#: makes writers queue instead of failing with "database is locked".
+PRAGMAS = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000"
+
+
+class SQLiteEngine(Engine):
+    vendor = "sqlite"
+
+    def now(self) -> tuple[str, list[Any]]:
+        return "%s", [self.adapt(timezone.now())]
+
+    def now_plus(self, seconds: float) -> tuple[str, list[Any]]:
+        return "%s", [self.adapt(timezone.now() + timedelta(seconds=seconds))]
+
+
+def configure(alias: str) -> None:
+    """Make the SQLite database ``alias`` safe for a worker with several threads.
+
+    Only the options the project left unset are filled in.
+    """
+    settings_dict = connections.settings[alias]
+    if settings_dict.get("ENGINE") != "django.db.backends.sqlite3":
+        return
+    options = settings_dict.setdefault("OPTIONS", {})
+    options.setdefault("transaction_mode", "IMMEDIATE")
+    options.setdefault("timeout", 30)
+    options.setdefault("init_command", PRAGMAS)
