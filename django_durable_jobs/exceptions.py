@@ -88,8 +88,8 @@ class RetryAfter(DurableJobsError):
     """Raise from a handler to retry after ``seconds`` (counts as an attempt)."""
 
     def __init__(self, seconds: float, message: str = "") -> None:
-        if seconds < 0:
-            raise ValueError("RetryAfter seconds must not be negative")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+            raise ValueError(f"RetryAfter seconds must be a number >= 0, got {seconds!r}")
         super().__init__(message or f"retry requested in {seconds}s")
         self.seconds = float(seconds)
 

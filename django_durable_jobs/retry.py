@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import random
 import traceback
+from datetime import datetime, timedelta
 
 from .conf import jobs_settings
+from .exceptions import RetryAfter
+
+#: The longest delay a retry may ask for; longer ones (``RetryAfter(10**12)``)
+#: are cut to it rather than overflow a datetime.
+MAX_RETRY_DELAY = timedelta(days=366)
 
 
 def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
@@ -28,9 +35,25 @@ def should_retry(attempt: int, max_retries: int) -> bool:
     return attempt <= max_retries
 
 
+def retry_at(exc: BaseException, attempt: int, now: datetime) -> datetime:
+    """When to run again after ``exc`` ended attempt number ``attempt``.
+
+    ``RetryAfter(seconds)`` decides for itself, within ``MAX_RETRY_DELAY``;
+    anything else follows the backoff.
+    """
+    seconds = exc.seconds if isinstance(exc, RetryAfter) else backoff_seconds(attempt)
+    if not math.isfinite(seconds) or seconds > MAX_RETRY_DELAY.total_seconds():
+        return now + MAX_RETRY_DELAY
+    return now + timedelta(seconds=max(seconds, 0.0))
+
+
 def describe_error(exc: BaseException) -> str:
-    """``"module.Class: message"`` then the traceback: what ``Job.last_error`` keeps."""
+    """``"module.Class: message"`` then the traceback: what ``Job.last_error`` keeps.
+
+    A NUL character (which PostgreSQL cannot store in text) is written as
+    ``\\x00``, so the same error reads the same on every database.
+    """
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     tb = "".join(traceback.format_exception(exc))
-    return f"{name}: {exc}\n\n{tb}"
+    return f"{name}: {exc}\n\n{tb}".replace("\x00", "\\x00")

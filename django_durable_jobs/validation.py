@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -14,11 +15,25 @@ def validate_queue_name(queue: object) -> str:
     return queue
 
 
-def check_json(job_name: str, what: str, value: Any) -> None:
-    """Refuse a value that would not survive a JSON round trip, naming it."""
+#: A NUL character as JSON writes it (``\u0000`` after an even run of backslashes).
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def check_json(job_name: str, what: str, value: Any) -> str:
+    """Refuse a value that would not survive a JSON round trip, naming it; returns the JSON.
+
+    A NUL character in a string is refused too: PostgreSQL's jsonb cannot
+    store it, and the same value must behave the same on every database.
+    """
     try:
-        json.dumps(value, allow_nan=False)
+        text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise type(exc)(
             f"{what} of job {job_name!r} is not JSON-serialisable: {exc} (value: {value!r:.100})"
         ) from None
+    if "\\u0000" in text and _JSON_NUL.search(text):
+        raise ValueError(
+            f"{what} of job {job_name!r} contains a NUL character (\\x00), which the database "
+            f"cannot store (value: {value!r:.100})"
+        )
+    return text
