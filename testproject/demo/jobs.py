@@ -227,3 +227,43 @@ def slow_fan(seconds: float, children: int) -> int:
     """Works for a while, then fans out (to pause a parent on its way to waiting)."""
     time.sleep(seconds)
     return sum(fan_out([sub(square, i) for i in range(children)]).values())
+
+
+def _nap(seconds: float) -> None:
+    """Sleep in 10 ms slices: an exception raised into the thread lands within one."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.01))
+
+
+@job("demo.nap")
+def nap(seconds: float) -> float:
+    _nap(seconds)
+    return seconds
+
+
+@job("demo.nap_step")
+def nap_step(name: str, seconds: float) -> str:
+    """A workflow step that logs each real execution."""
+    _log_step(name)
+    _nap(seconds)
+    return name
+
+
+@job("demo.nap_flow")
+def nap_flow(seconds: float) -> list:
+    """Three checkpointed steps."""
+    return [call(nap_step, name, seconds) for name in ("one", "two", "three")]
+
+
+@job("demo.nap_square")
+def nap_square(n: int, seconds: float) -> int:
+    _nap(seconds)
+    return n * n
+
+
+@job("demo.nap_fan")
+def nap_fan(n: int, seconds: float) -> int:
+    """Fan out n children in this job's queue, without retries, and add up their results."""
+    children = [sub(nap_square, i, seconds) for i in range(n)]
+    return sum(fan_out(children, queue=current_job().queue, retries=0).values())
