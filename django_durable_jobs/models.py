@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .querysets import JobQuerySet, WorkerQuerySet, is_alive
 from .statuses import TERMINAL, UNFINISHED, PauseMode, Status
 
 __all__ = [
@@ -75,6 +76,8 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-id"]
@@ -244,6 +247,8 @@ class Worker(models.Model):
     paused_by = models.CharField(max_length=150, blank=True, default="")
     reason = models.TextField(blank=True, default="")
 
+    objects = WorkerQuerySet.as_manager()
+
     class Meta:
         ordering = ["-heartbeat_at"]
 
@@ -251,10 +256,4 @@ class Worker(models.Model):
         return self.id
 
     def is_alive(self, now=None) -> bool:
-        from .conf import jobs_settings
-
-        now = now or timezone.now()
-        return (
-            self.stopped_at is None
-            and (now - self.heartbeat_at).total_seconds() < jobs_settings.WORKER_DEAD_SECONDS
-        )
+        return is_alive(self, now)

@@ -30,7 +30,16 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from django_durable_jobs.conf import jobs_settings
-from django_durable_jobs.models import TERMINAL, FanOut, Job, PauseMode, QueueState, Status, Worker
+from django_durable_jobs.models import (
+    TERMINAL,
+    Checkpoint,
+    FanOut,
+    Job,
+    PauseMode,
+    QueueState,
+    Status,
+    Worker,
+)
 from django_durable_jobs.strategies import FailFast
 
 FACTORY_WORKER = "factory-worker"
@@ -196,3 +205,19 @@ class QueueStateFactory(DurableJobsFactory):
     paused_at = factory.LazyAttribute(lambda o: _now_if(o.paused))
     paused_by = factory.LazyAttribute(lambda o: FACTORY_USER if o.paused else "")
     reason = factory.LazyAttribute(lambda o: "paused by a factory" if o.paused else "")
+
+
+def _next_checkpoint_index(checkpoint: Any) -> int:
+    return Checkpoint.objects.using(jobs_settings.DATABASE).filter(job=checkpoint.job).count()
+
+
+class CheckpointFactory(DurableJobsFactory):
+    """The saved result of a workflow job's next ``call()``."""
+
+    class Meta:
+        model = Checkpoint
+
+    job = factory.SubFactory(JobFactory, running=True)
+    index = factory.LazyAttribute(_next_checkpoint_index)
+    target = "demo.noop"
+    value = None

@@ -9,12 +9,22 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count
 from django.utils import timezone
 
-import django_durable_jobs as transitions
+from django_durable_jobs import (
+    cancel_job,
+    pause_job,
+    pause_queue,
+    pause_worker,
+    resume_job,
+    resume_queue,
+    resume_worker,
+    retry_job,
+)
+from django_durable_jobs.conf import jobs_settings
 from django_durable_jobs.exceptions import DurableJobsError
-from django_durable_jobs.models import Job, PauseMode, QueueState, Status, Worker
+from django_durable_jobs.models import Job, QueueState, Worker
+from django_durable_jobs.statuses import PauseMode, Status
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -69,28 +79,26 @@ class Command(BaseCommand):
         by = options["by"]
         try:
             if action == "pause-job":
-                job = transitions.pause_job(options["job"], options["mode"], by=by, reason=options["reason"])
+                job = pause_job(options["job"], options["mode"], by=by, reason=options["reason"])
                 self.ok(f"job {job.pk}: {job.status}{' (pause requested)' if job.pause_requested else ''}")
             elif action == "resume-job":
-                self.ok(f"job {options['job']}: {transitions.resume_job(options['job'], by=by).status}")
+                self.ok(f"job {options['job']}: {resume_job(options['job'], by=by).status}")
             elif action == "cancel-job":
-                self.ok(f"job {options['job']}: {transitions.cancel_job(options['job'], by=by).status}")
+                self.ok(f"job {options['job']}: {cancel_job(options['job'], by=by).status}")
             elif action == "retry-job":
-                self.ok(f"job {options['job']}: {transitions.retry_job(options['job'], by=by).status}")
+                self.ok(f"job {options['job']}: {retry_job(options['job'], by=by).status}")
             elif action == "pause-queue":
                 until = timezone.now() + options["until"] if options["until"] else None
-                transitions.pause_queue(
-                    options["queue"], options["mode"], by=by, reason=options["reason"], until=until
-                )
+                pause_queue(options["queue"], options["mode"], by=by, reason=options["reason"], until=until)
                 self.ok(f"queue {options['queue']!r} paused ({options['mode']})")
             elif action == "resume-queue":
-                transitions.resume_queue(options["queue"], by=by)
+                resume_queue(options["queue"], by=by)
                 self.ok(f"queue {options['queue']!r} resumed")
             elif action == "pause-worker":
-                transitions.pause_worker(options["worker"], options["mode"], by=by, reason=options["reason"])
+                pause_worker(options["worker"], options["mode"], by=by, reason=options["reason"])
                 self.ok(f"worker {options['worker']!r} paused ({options['mode']})")
             elif action == "resume-worker":
-                transitions.resume_worker(options["worker"], by=by)
+                resume_worker(options["worker"], by=by)
                 self.ok(f"worker {options['worker']!r} resumed")
         except (DurableJobsError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
@@ -99,10 +107,9 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(message))
 
     def status(self) -> None:
-        counts: dict[str, dict[str, int]] = {}
-        for queue, status, n in Job.objects.values_list("queue", "status").annotate(n=Count("id")):
-            counts.setdefault(queue, {})[status] = n
-        states = {s.queue: s for s in QueueState.objects.all()}
+        using = jobs_settings.DATABASE
+        counts = Job.objects.using(using).queue_counts()
+        states = {s.queue: s for s in QueueState.objects.using(using).all()}
         columns = [s.value for s in Status]
         self.stdout.write(f"{'QUEUE':<20} {'STATE':<10} " + " ".join(f"{c:>9}" for c in columns))
         for queue in sorted(set(counts) | set(states)):
@@ -117,11 +124,10 @@ class Command(BaseCommand):
                 )
         self.stdout.write("")
         self.stdout.write(f"{'WORKER':<40} {'HOST':<16} {'PID':>7} {'RUNNING':>8} {'HEARTBEAT':>10}  STATE")
-        running = dict(
-            Job.objects.filter(status=Status.RUNNING).values_list("worker_id").annotate(n=Count("id"))
-        )
+        running = Job.objects.using(using).running_per_worker()
         now = timezone.now()
-        for worker in Worker.objects.filter(stopped_at__isnull=True):
+        workers = Worker.objects.using(using).filter(stopped_at__isnull=True).order_by("-heartbeat_at")
+        for worker in workers:
             age = (now - worker.heartbeat_at).total_seconds()
             state = "dead" if not worker.is_alive(now) else ("paused" if worker.paused else "running")
             self.stdout.write(

@@ -19,7 +19,8 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from django_durable_jobs.models import Job, QueueState, Status, Worker
 
-from .conftest import WorkerProcess, wait_for
+from ..conftest import WorkerProcess, wait_for
+from ..factories import JobFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -113,7 +114,7 @@ def test_aggressive_queue_pause_takes_back_a_running_job(admin_page: Page, run_w
     run_worker("--queue", "slow", "--concurrency", "1")
     long_job = demo.spin.using(queue="slow").enqueue(60)  # pure Python: interruptible
     for status in ("pending", "pending", "completed", "failed", "paused"):  # for the screenshot
-        Job.objects.create(name="demo.email", queue="emails", status=status)
+        JobFactory(name="demo.email", queue="emails", status=status)
     demo.add.enqueue(3, 4)
     wait_for(lambda: status_of(long_job) == Status.RUNNING)
 

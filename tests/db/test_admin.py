@@ -19,14 +19,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_durable_jobs.admin import summary
-from django_durable_jobs.models import (
-    Checkpoint,
-    FanOut,
-    Job,
-    PauseMode,
-    QueueState,
-    Status,
-    Worker,
+from django_durable_jobs.models import Job, PauseMode, QueueState, Status, Worker
+
+from ..factories import (
+    CheckpointFactory,
+    FanOutFactory,
+    JobFactory,
+    QueueStateFactory,
+    WorkerFactory,
+    make_children,
 )
 
 pytestmark = pytest.mark.django_db
@@ -36,21 +37,13 @@ QUEUES = "admin:durable_jobs_queuestate_changelist"
 WORKERS = "admin:durable_jobs_worker_changelist"
 
 
-def make_job(status: str = Status.PENDING, **fields: Any) -> Job:
-    fields.setdefault("name", "demo.add")
-    if status == Status.RUNNING:
-        fields.setdefault("attempt", 1)
-        fields.setdefault("lease", "lease-token")
-        fields.setdefault("worker_id", "web-1:4242:abcd")
-        fields.setdefault("lease_expires_at", timezone.now() + timedelta(seconds=30))
-    return Job.objects.create(status=status, **fields)
+#: The live worker of these tests, and its running jobs' lease.
+WORKER = "web-1:4242:abcd"
+LEASE = "lease-token"
 
 
-def make_worker(worker_id: str = "web-1:4242:abcd", **fields: Any) -> Worker:
-    fields.setdefault("host", "web-1")
-    fields.setdefault("pid", 4242)
-    fields.setdefault("queues", ["default", "emails"])
-    return Worker.objects.create(id=worker_id, **fields)
+def web_1(**fields: Any) -> Worker:
+    return WorkerFactory(id=WORKER, host="web-1", pid=4242, queues=["default", "emails"], **fields)
 
 
 def job_url(job: Job, action: str) -> str:
@@ -117,8 +110,8 @@ def test_summary_names_what_changed_and_why_the_rest_did_not() -> None:
 
 
 def test_job_list_shows_status_attempts_and_pause(admin_client: Client) -> None:
-    make_job(name="demo.email", queue="emails", attempt=2, max_retries=3)
-    make_job(Status.PAUSED, paused_by="alice", pause_reason="bad deploy", pause_mode="graceful")
+    JobFactory(name="demo.email", queue="emails", attempt=2, max_retries=3)
+    JobFactory(paused=True, paused_by="alice", pause_reason="bad deploy", pause_mode="graceful")
     page = admin_client.get(reverse(JOBS)).content.decode()
     assert '<span class="djj-badge djj-paused">paused</span>' in page
     assert "2/4" in page
@@ -128,9 +121,9 @@ def test_job_list_shows_status_attempts_and_pause(admin_client: Client) -> None:
 
 
 def test_job_list_filters_and_searches_by_id_and_name(admin_client: Client) -> None:
-    email = make_job(name="demo.email", queue="emails")
-    other = make_job(name="demo.add")
-    paused = make_job(Status.PAUSED, name="demo.add")
+    email = JobFactory(name="demo.email", queue="emails")
+    other = JobFactory(name="demo.add")
+    paused = JobFactory(paused=True, name="demo.add")
 
     def ids(query: str) -> set[int]:
         response = admin_client.get(reverse(JOBS) + query)
@@ -144,9 +137,8 @@ def test_job_list_filters_and_searches_by_id_and_name(admin_client: Client) -> N
 
 
 def test_pages_link_to_job_lists_the_admin_accepts(admin_client: Client) -> None:
-    parent = make_job(Status.WAITING)
-    fanout = FanOut.objects.create(parent=parent, index=0, total=1)
-    child = make_job(Status.RUNNING, fanout=fanout, fanout_index=0, worker_id="w1")
+    fanout = FanOutFactory()
+    [child] = make_children(fanout, 1, status=Status.RUNNING, worker_id="w1")
 
     def ids(query: str) -> set[int]:
         response = admin_client.get(reverse(JOBS) + query)
@@ -160,9 +152,9 @@ def test_pages_link_to_job_lists_the_admin_accepts(admin_client: Client) -> None
 def test_bulk_graceful_pause_pauses_eligible_rows_and_reports_the_rest(
     admin_client: Client,
 ) -> None:
-    a, b = make_job(), make_job(Status.WAITING)
-    already = make_job(Status.PAUSED)
-    done = make_job(Status.COMPLETED)
+    a, b = JobFactory(), JobFactory(waiting=True)
+    already = JobFactory(paused=True)
+    done = JobFactory(completed=True)
     response = bulk(admin_client, "pause_graceful", [a, b, already, done])
     assert redirected_to(response) == reverse(JOBS)
     assert messages_of(response) == [
@@ -179,14 +171,14 @@ def test_bulk_graceful_pause_pauses_eligible_rows_and_reports_the_rest(
 
 
 def test_bulk_graceful_pause_of_a_running_job_requests_the_pause(admin_client: Client) -> None:
-    running = make_job(Status.RUNNING)
+    running = JobFactory(running=True, lease=LEASE)
     response = bulk(admin_client, "pause_graceful", [running])
     assert messages_of(response) == [("success", "1 job paused")]
     job = reloaded(running)
     assert (job.status, job.pause_requested, job.lease) == (
         Status.RUNNING,
         "graceful",
-        "lease-token",
+        LEASE,
     )
     again = bulk(admin_client, "pause_graceful", [running])
     assert messages_of(again) == [
@@ -195,7 +187,7 @@ def test_bulk_graceful_pause_of_a_running_job_requests_the_pause(admin_client: C
 
 
 def test_bulk_aggressive_pause_takes_a_running_job_from_its_worker(admin_client: Client) -> None:
-    running = make_job(Status.RUNNING)
+    running = JobFactory(running=True)
     response = bulk(admin_client, "pause_aggressive", [running])
     assert messages_of(response) == [("success", "1 job paused")]
     job = reloaded(running)
@@ -208,14 +200,14 @@ def test_bulk_aggressive_pause_takes_a_running_job_from_its_worker(admin_client:
 
 
 def test_bulk_resume_cancel_and_retry(admin_client: Client) -> None:
-    paused, pending = make_job(Status.PAUSED), make_job()
+    paused, pending = JobFactory(paused=True), JobFactory()
     response = bulk(admin_client, "resume", [paused, pending])
     assert messages_of(response) == [
         ("warning", f"1 job resumed; 1 skipped: job {pending.pk} is not paused (it is pending)")
     ]
     assert reloaded(paused).status == Status.PENDING
 
-    completed = make_job(Status.COMPLETED)
+    completed = JobFactory(completed=True)
     response = bulk(admin_client, "cancel", [pending, completed])
     assert messages_of(response) == [
         (
@@ -225,7 +217,7 @@ def test_bulk_resume_cancel_and_retry(admin_client: Client) -> None:
     ]
     assert reloaded(pending).status == Status.CANCELLED
 
-    failed = make_job(Status.FAILED, attempt=3, max_retries=2)
+    failed = JobFactory(failed=True, attempt=3, max_retries=2)
     response = bulk(admin_client, "retry", [failed, pending, completed])
     assert messages_of(response)[0][1].startswith("2 jobs queued again; 1 skipped: ")
     assert (reloaded(failed).status, reloaded(failed).attempt) == (Status.PENDING, 0)
@@ -249,14 +241,14 @@ def test_jobs_cannot_be_added_or_bulk_deleted(admin_client: Client) -> None:
 
 
 def test_job_page_is_read_only_and_shows_data(admin_client: Client) -> None:
-    job = make_job(
-        Status.FAILED,
+    job = JobFactory(
+        failed=True,
         name="demo.process_order",
         args=[{"amount": 5, "items": ["book"]}],
         kwargs={"note": "<b>gift</b>"},
         last_error='Traceback (most recent call last):\n  File "x.py"\nRuntimeError: boom',
     )
-    Checkpoint.objects.create(job=job, index=0, target="demo.charge", value="receipt-5")
+    CheckpointFactory(job=job, target="demo.charge", value="receipt-5")
     response = admin_client.get(reverse("admin:durable_jobs_job_change", args=[job.pk]))
     page = response.content.decode()
     assert response.context["title"] == f"Job {job.pk}: demo.process_order"
@@ -271,11 +263,11 @@ def test_job_page_is_read_only_and_shows_data(admin_client: Client) -> None:
 
 
 def test_job_page_links_fan_out_children_and_parent(admin_client: Client) -> None:
-    parent = make_job(Status.WAITING, name="demo.sum_squares")
-    fanout = FanOut.objects.create(parent=parent, index=0, total=2, succeeded=1)
+    fanout = FanOutFactory(parent__name="demo.sum_squares")
+    parent = fanout.parent
     children = [
-        make_job(Status.COMPLETED, name="demo.square", fanout=fanout, fanout_index=0),
-        make_job(name="demo.square", fanout=fanout, fanout_index=1),
+        *make_children(fanout, 1, status=Status.COMPLETED, name="demo.square"),
+        *make_children(fanout, 1, name="demo.square"),
     ]
     page = admin_client.get(reverse("admin:durable_jobs_job_change", args=[parent.pk]))
     text = page.content.decode()
@@ -288,7 +280,7 @@ def test_job_page_links_fan_out_children_and_parent(admin_client: Client) -> Non
 
 
 def test_job_page_buttons_pause_with_reason_and_report_errors(admin_client: Client) -> None:
-    job = make_job()
+    job = JobFactory()
     page = admin_client.get(reverse("admin:durable_jobs_job_change", args=[job.pk]))
     assert job_url(job, "pause") in page.content.decode()
 
@@ -319,7 +311,7 @@ def test_job_page_buttons_pause_with_reason_and_report_errors(admin_client: Clie
 
 
 def test_editing_a_job_by_hand_is_refused(admin_client: Client) -> None:
-    job = make_job()
+    job = JobFactory()
     url = reverse("admin:durable_jobs_job_change", args=[job.pk])
     response = admin_client.post(url, {"status": "completed", "name": "x", "queue": "x"})
     assert response.status_code == 403
@@ -330,14 +322,14 @@ def test_editing_a_job_by_hand_is_refused(admin_client: Client) -> None:
 
 
 def test_get_on_an_action_url_changes_nothing(admin_client: Client) -> None:
-    job = make_job()
-    QueueState.objects.create(queue="emails")
-    make_worker()
+    job = JobFactory()
+    QueueStateFactory(queue="emails")
+    web_1()
     for url in (
         job_url(job, "pause"),
         job_url(job, "cancel"),
         queue_url("pause") + "?queue=emails",
-        worker_url("web-1:4242:abcd", "pause"),
+        worker_url(WORKER, "pause"),
     ):
         assert admin_client.get(url).status_code == 405, url
     assert reloaded(job).status == Status.PENDING
@@ -346,9 +338,9 @@ def test_get_on_an_action_url_changes_nothing(admin_client: Client) -> None:
 
 
 def test_staff_without_change_permission_sees_no_buttons_and_gets_403(viewer: Client) -> None:
-    job = make_job()
-    make_job(queue="emails")
-    make_worker(heartbeat_at=timezone.now())
+    job = JobFactory()
+    JobFactory(queue="emails")
+    web_1(alive=True)
 
     page = viewer.get(reverse("admin:durable_jobs_job_change", args=[job.pk]))
     assert page.status_code == 200
@@ -363,7 +355,7 @@ def test_staff_without_change_permission_sees_no_buttons_and_gets_403(viewer: Cl
 
     assert viewer.post(job_url(job, "pause")).status_code == 403
     assert viewer.post(queue_url("pause"), {"queue": "emails"}).status_code == 403
-    assert viewer.post(worker_url("web-1:4242:abcd", "pause")).status_code == 403
+    assert viewer.post(worker_url(WORKER, "pause")).status_code == 403
     bulk(viewer, "pause_graceful", [job])
     assert reloaded(job).status == Status.PENDING
     assert not QueueState.objects.filter(paused=True).exists()
@@ -373,26 +365,26 @@ def test_staff_without_change_permission_sees_no_buttons_and_gets_403(viewer: Cl
 def test_staff_without_view_permission_is_refused(client: Client) -> None:
     user = User.objects.create_user("nobody", password="pw", is_staff=True)
     client.force_login(user)
-    job = make_job()
+    job = JobFactory()
     assert client.get(reverse(QUEUES)).status_code == 403
     assert client.get(reverse("admin:durable_jobs_job_change", args=[job.pk])).status_code == 403
 
 
 def test_post_without_csrf_token_is_refused(csrf_client: Client) -> None:
-    job = make_job()
-    make_job(queue="emails")
-    make_worker()
+    job = JobFactory()
+    JobFactory(queue="emails")
+    web_1()
     assert csrf_client.post(job_url(job, "pause")).status_code == 403
     assert bulk(csrf_client, "pause_aggressive", [job]).status_code == 403
     assert csrf_client.post(queue_url("pause"), {"queue": "emails"}).status_code == 403
-    assert csrf_client.post(worker_url("web-1:4242:abcd", "pause")).status_code == 403
+    assert csrf_client.post(worker_url(WORKER, "pause")).status_code == 403
     assert reloaded(job).status == Status.PENDING
     assert not QueueState.objects.filter(paused=True).exists()
     assert not Worker.objects.get().paused
 
 
 def test_the_page_form_carries_a_working_csrf_token(csrf_client: Client) -> None:
-    job = make_job()
+    job = JobFactory()
     page = csrf_client.get(reverse("admin:durable_jobs_job_change", args=[job.pk]))
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode())
     assert token is not None
@@ -406,11 +398,10 @@ def test_the_page_form_carries_a_working_csrf_token(csrf_client: Client) -> None
 
 
 def test_queues_page_lists_every_known_queue_with_counts(admin_client: Client) -> None:
-    make_job(queue="emails")
-    make_job(queue="emails")
-    make_job(Status.RUNNING, queue="emails")
-    make_job(Status.FAILED, queue="default")
-    QueueState.objects.create(queue="idle", paused=True, pause_mode="graceful", paused_by="bob")
+    JobFactory.create_batch(2, queue="emails")
+    JobFactory(running=True, queue="emails")
+    JobFactory(failed=True, queue="default")
+    QueueStateFactory(queue="idle", paused=True, pause_mode="graceful", paused_by="bob")
     response = admin_client.get(reverse(QUEUES))
     rows = {row.name: row for row in response.context["queues"]}
     assert list(rows) == ["default", "emails", "idle"]
@@ -423,7 +414,7 @@ def test_queues_page_lists_every_known_queue_with_counts(admin_client: Client) -
 
 
 def test_pause_queue_aggressively_with_reason_and_until(admin_client: Client) -> None:
-    running = make_job(Status.RUNNING, queue="emails")
+    running = JobFactory(running=True, queue="emails")
     data = {"queue": "emails", "mode": "aggressive", "reason": "SMTP down", "until": "30"}
     response = post(admin_client, queue_url("pause"), data)
     assert redirected_to(response) == reverse(QUEUES)
@@ -448,7 +439,7 @@ def test_pause_queue_aggressively_with_reason_and_until(admin_client: Client) ->
 
 
 def test_graceful_queue_pause_shows_jobs_still_running(admin_client: Client) -> None:
-    running = make_job(Status.RUNNING, queue="emails")
+    running = JobFactory(running=True, queue="emails")
     post(admin_client, queue_url("pause"), {"queue": "emails", "mode": "graceful"})
     assert reloaded(running).status == Status.RUNNING
     page = admin_client.get(reverse(QUEUES)).content.decode()
@@ -456,7 +447,7 @@ def test_graceful_queue_pause_shows_jobs_still_running(admin_client: Client) -> 
 
 
 def test_queue_errors_are_reported(admin_client: Client) -> None:
-    make_job(queue="emails")
+    JobFactory(queue="emails")
     not_paused = post(admin_client, queue_url("resume"), {"queue": "emails"})
     assert messages_of(not_paused) == [("error", "queue 'emails' is not paused")]
     bad_until = post(admin_client, queue_url("pause"), {"queue": "emails", "until": "soon"})
@@ -468,7 +459,7 @@ def test_queue_errors_are_reported(admin_client: Client) -> None:
 
 
 def test_queue_rows_have_no_edit_page(admin_client: Client) -> None:
-    QueueState.objects.create(queue="emails")
+    QueueStateFactory(queue="emails")
     url = reverse("admin:durable_jobs_queuestate_change", args=["emails"])
     assert admin_client.get(url)["Location"] == reverse(QUEUES)
     assert admin_client.post(url, {"paused": "on"})["Location"] == reverse(QUEUES)
@@ -479,25 +470,24 @@ def test_queue_rows_have_no_edit_page(admin_client: Client) -> None:
 
 
 def test_workers_page_shows_heartbeat_running_jobs_and_buttons(admin_client: Client) -> None:
-    alive = make_worker(heartbeat_at=timezone.now())
-    make_worker("web-2:7:dead", heartbeat_at=timezone.now() - timedelta(minutes=10))
-    make_job(Status.RUNNING, worker_id=alive.pk)
-    make_job(Status.RUNNING, worker_id=alive.pk)
+    alive = web_1(alive=True)
+    WorkerFactory(id="web-2:7:dead", host="web-2", heartbeat_at=timezone.now() - timedelta(minutes=10))
+    JobFactory.create_batch(2, running=True, worker_id=alive.pk)
     response = admin_client.get(reverse(WORKERS))
     page = response.content.decode()
     running = {w.pk: w.running_count for w in response.context["cl"].result_list}
-    assert running == {"web-1:4242:abcd": 2, "web-2:7:dead": 0}
+    assert running == {WORKER: 2, "web-2:7:dead": 0}
     assert 'class="djj-badge djj-alive"' in page and 'class="djj-badge djj-dead"' in page
-    assert worker_url("web-1:4242:abcd", "pause") in page.replace("&amp;", "&")
+    assert worker_url(WORKER, "pause") in page.replace("&amp;", "&")
     assert worker_url("web-2:7:dead", "pause") not in page
     alive_only = admin_client.get(reverse(WORKERS) + "?alive=yes")
     assert [w.pk for w in alive_only.context["cl"].result_list] == [alive.pk]
 
 
 def test_pause_and_resume_a_worker(admin_client: Client) -> None:
-    make_worker(heartbeat_at=timezone.now())
-    running = make_job(Status.RUNNING)
-    response = post(admin_client, worker_url("web-1:4242:abcd", "pause"), {"mode": "aggressive"})
+    web_1(alive=True)
+    running = JobFactory(running=True, worker_id=WORKER)
+    response = post(admin_client, worker_url(WORKER, "pause"), {"mode": "aggressive"})
     assert redirected_to(response) == reverse(WORKERS)
     assert messages_of(response) == [("success", "Worker 'web-1:4242:abcd' paused (aggressive).")]
     worker = Worker.objects.get()
@@ -506,9 +496,9 @@ def test_pause_and_resume_a_worker(admin_client: Client) -> None:
     page = admin_client.get(reverse(WORKERS)).content.decode()
     assert ">Resume</button>" in page and "aggressive by admin" in page
 
-    again = post(admin_client, worker_url("web-1:4242:abcd", "pause"))
+    again = post(admin_client, worker_url(WORKER, "pause"))
     assert messages_of(again) == [("error", "worker 'web-1:4242:abcd' is already paused")]
-    resumed = post(admin_client, worker_url("web-1:4242:abcd", "resume"))
+    resumed = post(admin_client, worker_url(WORKER, "resume"))
     assert messages_of(resumed) == [("success", "Worker 'web-1:4242:abcd' resumed.")]
     assert not Worker.objects.get().paused
     missing = post(admin_client, worker_url("nope", "resume"))

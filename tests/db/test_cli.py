@@ -7,8 +7,12 @@ from io import StringIO
 import pytest
 from demo import jobs as demo
 from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django.utils.connection import ConnectionDoesNotExist
 
 from django_durable_jobs.models import Job, QueueState, Status, Worker
+
+from ..factories import JobFactory, WorkerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +40,7 @@ def test_pause_queue_until_and_status_table() -> None:
     run("pause-queue", "emails", "--reason", "SMTP down", "--until", "30m")
     state = QueueState.objects.get(queue="emails")
     assert state.paused and state.reason == "SMTP down" and state.paused_until is not None
-    Worker.objects.create(id="w-cli", host="h", pid=1)
+    WorkerFactory(id="w-cli")
     table = run("status")
     assert "emails" in table and "paused" in table and "SMTP down" in table and "w-cli" in table
     run("resume-queue", "emails")
@@ -45,7 +49,7 @@ def test_pause_queue_until_and_status_table() -> None:
 
 
 def test_workers_and_bad_input() -> None:
-    Worker.objects.create(id="w-cli", host="h", pid=1)
+    WorkerFactory(id="w-cli")
     run("pause-worker", "w-cli", "--mode", "aggressive")
     assert Worker.objects.get(id="w-cli").paused
     run("resume-worker", "w-cli")
@@ -55,3 +59,25 @@ def test_workers_and_bad_input() -> None:
         run("pause-job", "99999")
     with pytest.raises(CommandError):
         run("pause-queue", "emails", "--until", "soon")
+
+
+def test_status_counts_jobs_per_queue_and_tells_live_workers_from_dead_ones() -> None:
+    JobFactory.create_batch(2, queue="emails")
+    JobFactory(running=True, queue="emails", worker_id="w-live")
+    WorkerFactory(id="w-live", alive=True)
+    WorkerFactory(id="w-paused", alive=True, paused=True)
+    WorkerFactory(id="w-dead", dead=True)
+    WorkerFactory(id="w-stopped", stopped=True)
+    rows = {line.split()[0]: line.split() for line in run("status").splitlines() if line.strip()}
+    assert rows["QUEUE"][2:] == [status.value for status in Status]
+    assert rows["emails"][1:] == ["running", "2", "1", "0", "0", "0", "0", "0"]
+    assert (rows["w-live"][3], rows["w-live"][-1]) == ("1", "running")
+    assert (rows["w-paused"][3], rows["w-paused"][-1]) == ("0", "paused")
+    assert rows["w-dead"][-1] == "dead"
+    assert "w-stopped" not in rows
+
+
+def test_status_reads_the_job_tables_database() -> None:
+    with override_settings(DURABLE_JOBS={"DATABASE": "jobs_elsewhere"}):
+        with pytest.raises(ConnectionDoesNotExist, match="jobs_elsewhere"):
+            run("status")

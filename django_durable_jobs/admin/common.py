@@ -1,0 +1,152 @@
+"""What the Jobs, Queues and Workers pages share.
+
+The ``operation`` decorator (POST only, change permission), badges and
+pretty-printed JSON, the one-line summary of a bulk action, the pause/resume
+handler of the queue and worker buttons, ``JobTablesAdmin`` (reads from
+``jobs_settings.DATABASE``) and ``ReadOnlyRowsAdmin``: view-only object pages
+with a POST-only ``<id>/operate/<action>/`` URL per row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ..conf import jobs_settings
+from ..exceptions import DurableJobsError
+from ..statuses import PauseMode
+
+#: How many reasons a bulk action lists before it says "and N more".
+MAX_REASONS_SHOWN = 5
+
+View = Callable[..., HttpResponse]
+
+
+def operation(view: View) -> View:
+    """A state-changing admin view: POST only, and only with the model's change permission."""
+
+    @wraps(view)
+    def wrapper(self: admin.ModelAdmin, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return view(self, request, *args, **kwargs)
+
+    return wrapper
+
+
+def operate_url(model_name: str, object_id: Any, action: str) -> str:
+    """The POST-only URL of one row's ``action`` (see ``ReadOnlyRowsAdmin.get_urls``)."""
+    return reverse(f"admin:durable_jobs_{model_name}_operate", args=[quote(object_id), action])
+
+
+def status_badge(status: str) -> SafeString:
+    return format_html('<span class="djj-badge djj-{}">{}</span>', status, status)
+
+
+def pretty_json(value: Any) -> SafeString:
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return format_html('<pre class="djj-pre">{}</pre>', text)
+
+
+def short_datetime(value: datetime | None) -> SafeString:
+    """A compact local time for list columns; the full one shows on hover."""
+    if value is None:
+        return format_html("-")
+    local = timezone.localtime(value)
+    return format_html(
+        '<span title="{}">{}</span>',
+        date_format(local, "DATETIME_FORMAT"),
+        date_format(local, "M j, H:i:s"),
+    )
+
+
+def posted_mode(request: HttpRequest) -> str:
+    """The pause mode a button posted (graceful unless it says otherwise)."""
+    return request.POST.get("mode", PauseMode.GRACEFUL)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def summary(changed: int, noun: str, done: str, skipped: list[str]) -> str:
+    """E.g. "2 jobs paused; 1 skipped: job 7 is already paused"."""
+    text = f"{_plural(changed, noun)} {done}"
+    if skipped:
+        reasons = "; ".join(skipped[:MAX_REASONS_SHOWN])
+        if len(skipped) > MAX_REASONS_SHOWN:
+            reasons += f"; and {len(skipped) - MAX_REASONS_SHOWN} more"
+        text += f"; {len(skipped)} skipped: {reasons}"
+    return text
+
+
+def pause_or_resume(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    action: str,
+    label: str,
+    pause: Callable[..., Any],
+    resume: Callable[..., Any],
+) -> None:
+    """Run a pause/resume button of the queues or workers page; report it as a message."""
+    by = request.user.get_username()
+    try:
+        if action == "pause":
+            mode = posted_mode(request)
+            pause(mode, by=by, reason=request.POST.get("reason", "").strip())
+            done = f"paused ({mode})"
+        elif action == "resume":
+            resume(by=by)
+            done = "resumed"
+        else:
+            raise Http404(f"no action {action!r}")
+    except (DurableJobsError, ValueError) as exc:
+        model_admin.message_user(request, str(exc), messages.ERROR)
+    else:
+        model_admin.message_user(request, f"{label} {done}.", messages.SUCCESS)
+
+
+class JobTablesAdmin(admin.ModelAdmin):
+    """Reads the rows from the database the job tables live in (``DURABLE_JOBS["DATABASE"]``)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).using(jobs_settings.DATABASE)
+
+
+class ReadOnlyRowsAdmin(JobTablesAdmin):
+    """Object pages are view-only; the model-level change permission gates operations."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request)
+
+    def get_urls(self) -> list[URLPattern]:
+        """``<id>/operate/<action>/``: the row's POST-only buttons, served by the
+        subclass's ``operate_view`` (see ``operation``)."""
+        opts = self.model._meta
+        return [
+            path(
+                "<path:object_id>/operate/<str:action>/",
+                self.admin_site.admin_view(self.operate_view),
+                name=f"{opts.app_label}_{opts.model_name}_operate",
+            ),
+            *super().get_urls(),
+        ]

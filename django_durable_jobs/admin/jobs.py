@@ -1,0 +1,143 @@
+"""The Jobs list: columns, filters, search by id or name, and the bulk actions.
+
+Bulk actions are Django's own admin actions (a CSRF-protected POST of the
+changelist form, gated by the change permission). Each applies to the
+eligible rows one by one through the public API and reports the rest by the
+error the transition would raise. The job page itself is ``job_page.JobPage``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
+
+from ..exceptions import DurableJobsError
+from ..models import Job
+from ..statuses import PauseMode, Status
+from .common import ReadOnlyRowsAdmin, short_datetime, status_badge, summary
+from .job_page import JOB_ACTIONS, JobPage, job_blocker, run_job_action
+
+
+class JobAdmin(JobPage, ReadOnlyRowsAdmin):
+    list_display = [
+        "id",
+        "name",
+        "queue",
+        "status_badge",
+        "attempts",
+        "run_after_short",
+        "updated_short",
+        "pause_info",
+    ]
+    list_display_links = ["id", "name"]
+    list_filter = ["status", "queue", "name"]
+    #: Newest first, whatever the model's default ordering.
+    ordering = ["-id"]
+    search_fields = ["name"]
+    search_help_text = "Job id or name"
+    show_full_result_count = False
+    actions = ["pause_graceful", "pause_aggressive", "resume", "cancel", "retry"]
+
+    # -- columns
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, job: Job) -> SafeString:
+        return status_badge(job.status)
+
+    @admin.display(description="attempt", ordering="attempt")
+    def attempts(self, job: Job) -> str:
+        return f"{job.attempt}/{job.max_retries + 1}"
+
+    @admin.display(description="run after", ordering="run_after")
+    def run_after_short(self, job: Job) -> SafeString:
+        return short_datetime(job.run_after)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated_short(self, job: Job) -> SafeString:
+        return short_datetime(job.updated_at)
+
+    @admin.display(description="paused")
+    def pause_info(self, job: Job) -> str:
+        if job.status == Status.RUNNING and job.pause_requested:
+            who = f" by {job.paused_by}" if job.paused_by else ""
+            return f"pause requested{who}" + (f": {job.pause_reason}" if job.pause_reason else "")
+        if job.status != Status.PAUSED:
+            return ""
+        who = f"{job.pause_mode or 'paused'}{' by ' + job.paused_by if job.paused_by else ''}"
+        return who + (f": {job.pause_reason}" if job.pause_reason else "")
+
+    # -- list
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Job], search_term: str
+    ) -> tuple[QuerySet[Job], bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip().lstrip("#")
+        if term.isdigit():
+            results |= queryset.filter(pk=int(term))
+        return results, may_have_duplicates
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        return super().changelist_view(request, {"title": "Jobs", **(extra_context or {})})
+
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6 passes action_location; Django 5.2 does not know the argument.
+        extra = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **extra)
+        actions.pop("delete_selected", None)  # would bypass the state machine for live jobs
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
+        return (obj is None or obj.is_finished) and super().has_delete_permission(request, obj)
+
+    # -- bulk actions
+
+    @admin.action(description="Pause selected jobs (graceful)", permissions=["change"])
+    def pause_graceful(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self.bulk(request, queryset, "pause", PauseMode.GRACEFUL)
+
+    @admin.action(description="Pause selected jobs (aggressive)", permissions=["change"])
+    def pause_aggressive(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self.bulk(request, queryset, "pause", PauseMode.AGGRESSIVE)
+
+    @admin.action(description="Resume selected jobs", permissions=["change"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self.bulk(request, queryset, "resume")
+
+    @admin.action(description="Cancel selected jobs", permissions=["change"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self.bulk(request, queryset, "cancel")
+
+    @admin.action(description="Retry selected jobs", permissions=["change"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
+        self.bulk(request, queryset, "retry")
+
+    def bulk(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Job],
+        action: str,
+        mode: str = PauseMode.GRACEFUL,
+    ) -> None:
+        """Apply ``action`` to the eligible rows one by one, through the public API."""
+        by = request.user.get_username()
+        changed, skipped = 0, []
+        for job in queryset.only("id", "status", "pause_requested").order_by("id"):
+            why_not = job_blocker(job, action, mode)
+            if why_not is None:
+                try:
+                    run_job_action(job.pk, action, by=by, mode=mode)
+                except DurableJobsError as exc:  # it changed since the page was drawn
+                    why_not = str(exc)
+                else:
+                    changed += 1
+                    continue
+            skipped.append(why_not)
+        level = messages.WARNING if skipped else messages.SUCCESS
+        self.message_user(request, summary(changed, "job", JOB_ACTIONS[action], skipped), level)
