@@ -1,9 +1,9 @@
 """Tables: Job, Checkpoint, FanOut, QueueState and Worker (the registry).
 
-Rows change state only through :mod:`django_durable_jobs.transitions` (pause,
-resume, cancel, retry) and the worker's fenced writes in
-:mod:`django_durable_jobs.db`; the admin, the CLI and the Python API all use
-those, so a pause means the same thing everywhere.
+Job and FanOut rows are written only by the state machine,
+:mod:`django_durable_jobs.state`: the admin, the CLI, the Python API, these
+models' methods and the worker all go through it, so a pause means the same
+thing everywhere.
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ class Job(models.Model):
     objects = JobQuerySet.as_manager()
 
     class Meta:
-        ordering = ["-id"]
+        # No default ordering: it would reach into select_for_update() and take
+        # row locks in that order instead of the state machine's (ascending id).
         indexes = [
             # The claim: runnable rows only, in claim order. Stays small however
             # many finished jobs the table holds.
@@ -101,6 +102,8 @@ class Job(models.Model):
                 condition=Q(status="running"),
             ),
             models.Index(fields=["queue", "status"], name="durable_jobs_queue_status"),
+            # Parents waiting on fan-outs: the housekeeping sweep reads only these.
+            models.Index(fields=["id"], name="durable_jobs_waiting", condition=Q(status="waiting")),
             models.Index(
                 fields=["fanout", "fanout_index"],
                 name="durable_jobs_fanout_child",
@@ -192,7 +195,6 @@ class FanOut(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["parent", "index"], name="durable_jobs_fanout_once")]
         indexes = [
             models.Index(
