@@ -1,5 +1,8 @@
 """Test setup: the database comes from DJJ_DB (sqlite or postgres).
 
+The suite has three layers: ``unit`` (no database), ``db`` (the database, no
+worker process) and ``e2e`` (real ``runjobs`` processes, a real browser).
+
 Where PostgreSQL is asked for but unreachable, the run is skipped with a
 plain message, unless DURABLE_JOBS_REQUIRE_POSTGRES=1 (CI sets it), which
 turns a missing server into a failure.
@@ -15,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,10 +63,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def is_postgres() -> bool:
-    from django.db import connection
+def isolated_schedules() -> Iterator[None]:
+    """No schedule registered during the test, and the registered ones back after it."""
+    from django_durable_jobs.scheduling import firing
 
-    return connection.vendor == "postgresql"
+    saved = firing.all_schedules()
+    firing._clear_schedules()
+    yield
+    firing._clear_schedules()
+    firing._schedules.update(saved)
+
+
+@pytest.fixture
+def durable_tasks(settings: Any) -> None:
+    """Django's Tasks framework on durable jobs, with the queues the tests use."""
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django_durable_jobs.backend.DurableJobsBackend",
+            "QUEUES": ["default", "emails"],
+        }
+    }
 
 
 class WorkerProcess:

@@ -15,7 +15,8 @@ from django_durable_jobs import retry_job
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.models import Worker as WorkerRow
 
-from .conftest import MANAGE, wait_for
+from ..conftest import MANAGE, wait_for
+from ..factories import JobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,7 +55,7 @@ def test_retries_then_succeeds_and_keeps_the_error(run_worker, settings) -> None
 
 
 def test_missing_handler_fails_clearly_and_can_be_retried(run_worker) -> None:
-    ghost = Job.objects.create(name="ghost.job", args=[1])
+    ghost = JobFactory(name="ghost.job", args=[1])
     worker = run_worker("--burst")
     assert worker.wait(timeout=60) == 0
     ghost.refresh_from_db()

@@ -10,7 +10,7 @@ from django.db.models import Count
 
 from django_durable_jobs.models import FanOut, Job, Status
 
-from .conftest import wait_for
+from ..conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -129,30 +129,3 @@ def test_cancelling_a_waiting_parent_cancels_its_children(run_worker) -> None:
     time.sleep(1.0)
     assert not Job.objects.filter(status=Status.RUNNING).exists()
     worker.terminate()
-
-
-@pytest.mark.parametrize("cancel", [True, False])
-def test_cancel_on_parent_failure_decides_the_fate_of_the_rest(cancel) -> None:
-    from django_durable_jobs.state import fanouts
-    from django_durable_jobs.enqueuing import build_job
-
-    parent = demo.fan_parent.enqueue([], "threshold")
-    Job.objects.filter(pk=parent.pk).update(status=Status.WAITING)
-    fanout = FanOut.objects.create(
-        parent=parent,
-        index=0,
-        total=5,
-        strategy={"kind": "threshold", "ratio": 0.8},
-        cancel_on_parent_failure=cancel,
-    )
-    children = [build_job(demo.square, (i,), {}, fanout_id=fanout.pk, fanout_index=i) for i in range(5)]
-    Job.objects.bulk_create(children)
-    from django.db import transaction
-
-    with transaction.atomic():  # as in the worker's writer
-        fanouts.children_finished("default", fanout.pk, failed=2)  # 3 of 5 < 80 %: decided
-    fanout.refresh_from_db()
-    assert fanout.state == "failed"
-    statuses = set(Job.objects.filter(fanout=fanout).values_list("status", flat=True))
-    assert statuses == ({Status.CANCELLED} if cancel else {Status.PENDING})
-    assert Job.objects.get(pk=parent.pk).status == Status.PENDING

@@ -6,7 +6,10 @@ import pytest
 from demo import jobs as demo
 from demo.models import SignalLog
 
-from django_durable_jobs import PauseMode, pause_job, pause_queue, resume_queue
+from django_durable_jobs import PauseMode, pause_job
+from django_durable_jobs.models import Job, Status
+
+from ..conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,23 +33,9 @@ def test_worker_sends_job_signals_after_commit(run_worker) -> None:
 def test_graceful_pause_taking_effect_in_the_worker_sends_job_paused(run_worker) -> None:
     job = demo.slow_fail.enqueue(2.0)
     worker = run_worker(env={"DJJ_SIGNAL_LOG": "1"})
-    from django_durable_jobs.models import Job, Status
-
-    from .conftest import wait_for
-
     wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
     pause_job(job.pk, mode=PauseMode.GRACEFUL)
     wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.PAUSED, timeout=30)
     wait_for(lambda: "job_paused" in names(job.pk))
     worker.terminate()
     assert SignalLog.objects.get(job_id=job.pk, name="job_paused").detail == "graceful"
-
-
-def test_queue_signals_in_this_process(settings) -> None:
-    from demo import signal_log
-
-    signal_log.connect()
-    pause_queue("emails", mode=PauseMode.AGGRESSIVE, by="alice")
-    resume_queue("emails")
-    logged = list(SignalLog.objects.order_by("id").values_list("name", "detail"))
-    assert logged == [("queue_paused", "aggressive"), ("queue_resumed", "emails")]

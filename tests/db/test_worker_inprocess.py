@@ -13,7 +13,7 @@ from django_durable_jobs.models import Job, Status
 from django_durable_jobs.models import Worker as WorkerRow
 from django_durable_jobs.worker import Pool, Worker
 
-from .conftest import wait_for
+from ..conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,9 +9,10 @@ from demo import jobs as demo
 from django.db import transaction
 from django.utils import timezone
 
-from django_durable_jobs import UnknownJob, enqueue, job
+from django_durable_jobs import UnknownJob, enqueue
 from django_durable_jobs.models import Job, Status
-from django_durable_jobs.registry import get_definition
+
+from ..factories import JobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -26,14 +27,6 @@ def test_enqueue_stores_a_pending_job() -> None:
         [1],
         {"b": 2},
     )
-
-
-def test_default_name_is_module_and_function() -> None:
-    @job
-    def local_job() -> None: ...
-
-    assert local_job.name == f"{__name__}.test_default_name_is_module_and_function.<locals>.local_job"
-    assert get_definition(local_job.name) is local_job
 
 
 def test_using_sets_options() -> None:
@@ -81,9 +74,21 @@ def test_unique_key_returns_the_unfinished_job() -> None:
     first = demo.add.using(unique_key="welcome:42").enqueue(1, 2)
     second = demo.add.using(unique_key="welcome:42").enqueue(3, 4)
     assert first.pk == second.pk
-    Job.objects.filter(pk=first.pk).update(status=Status.COMPLETED)
-    third = demo.add.using(unique_key="welcome:42").enqueue(5, 6)
-    assert third.pk != first.pk
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("status", [Status.RUNNING, Status.WAITING, Status.PAUSED])
+def test_an_unfinished_job_in_any_status_holds_its_unique_key(status) -> None:
+    holder = JobFactory(name="demo.add", args=[1, 2], unique_key="welcome:42", status=status)
+    assert demo.add.using(unique_key="welcome:42").enqueue(3, 4).pk == holder.pk
+    assert Job.objects.count() == 1
+
+
+@pytest.mark.parametrize("status", [Status.COMPLETED, Status.FAILED, Status.CANCELLED])
+def test_a_finished_job_lets_its_unique_key_go(status) -> None:
+    finished = JobFactory(name="demo.add", args=[1, 2], unique_key="welcome:42", status=status)
+    again = demo.add.using(unique_key="welcome:42").enqueue(5, 6)
+    assert again.pk != finished.pk and again.status == Status.PENDING
 
 
 def test_rolled_back_transaction_leaves_no_job() -> None:
@@ -134,16 +139,6 @@ def test_job_enqueued_signal_is_sent_after_commit() -> None:
         assert seen == [j.pk]
     finally:
         job_enqueued.disconnect(receiver)
-
-
-def test_unknown_settings_key_is_an_error(settings) -> None:
-    from django.core.exceptions import ImproperlyConfigured
-
-    from django_durable_jobs.conf import jobs_settings
-
-    settings.DURABLE_JOBS = {"LEASE_SECOND": 5}
-    with pytest.raises(ImproperlyConfigured, match="LEASE_SECOND"):
-        _ = jobs_settings.LEASE_SECONDS
 
 
 def test_enqueue_many_of_identical_calls_makes_one_row_each() -> None:
