@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from importlib import import_module
+
 from django.apps import AppConfig
 from django.utils.module_loading import autodiscover_modules
 
@@ -19,3 +21,16 @@ class DurableJobsConfig(AppConfig):
         from .scheduling import firing
 
         firing.register_decorator_schedules()
+        if tasks_framework_installed():
+            import_module("django_durable_jobs.backend")  # registers the resolver of task job names
+
+
+def tasks_framework_installed() -> bool:
+    """Django's Tasks framework: ``django.tasks`` (Django 6) or the ``django_tasks`` backport (5.2)."""
+    for name in ("django.tasks", "django_tasks"):
+        try:
+            import_module(name)
+        except ImportError:
+            continue
+        return True
+    return False

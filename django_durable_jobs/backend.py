@@ -15,8 +15,10 @@ A task enqueued here becomes a :class:`~django_durable_jobs.models.Job` named
 ``"tasks:<module path of the task>"`` (``queue_name`` -> ``queue``,
 ``priority`` -> ``priority``, ``run_after`` -> ``run_after``) that
 ``manage.py runjobs`` executes; a worker that never enqueued finds the task
-by importing that module path (:func:`resolve_task_job`). The result id is
-the job's primary key, as a string.
+by importing that module path (:func:`resolve_task_job`, registered with the
+job registry as the resolver of ``"tasks:"`` names when this module is
+imported, which the app does at start-up). The result id is the job's
+primary key, as a string.
 
 What a :class:`TaskResult` reports, read from the job row:
 
@@ -33,7 +35,10 @@ What a :class:`TaskResult` reports, read from the job row:
   progress, so the others are empty strings.
 
 Job signals of task jobs are forwarded as the framework's ``task_started``
-and ``task_finished`` (sender: :class:`DurableJobsBackend`).
+and ``task_finished`` (sender: :class:`DurableJobsBackend`) in every process
+that uses this backend: ``TASKS`` names it, or a task job was enqueued or
+resolved there. Other processes do not pay for building the job rows that
+signals carry.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.apps import apps
+from django.conf import settings
 from django.core import checks
+from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
@@ -71,7 +78,7 @@ from . import signals, storage
 from .context import current_job
 from .enqueuing import build_job, insert_one
 from .models import Job, Status
-from .registry import JobDefinition, register
+from .registry import JobDefinition, register, register_resolver
 from .validation import validate_queue_name
 
 logger = logging.getLogger("django_durable_jobs.backend")
@@ -164,14 +171,15 @@ def register_task(task: Task) -> JobDefinition:
     """Register the handler of ``task`` under its job name (for in-process workers too)."""
     definition = JobDefinition(func=_handler(task), name=job_name(task))
     register(definition)
+    forward_task_signals()
     return definition
 
 
 def resolve_task_job(name: str) -> JobDefinition | None:
     """The handler of a task job this process never enqueued, or None.
 
-    The worker calls this for a name that is not in the registry: a
-    ``"tasks:"`` name is imported by module path and registered. Only
+    The registry calls this for a ``"tasks:"`` name it does not hold: the
+    task is imported by module path and registered. Only
     :class:`Task` objects are accepted, so a job name cannot run an
     arbitrary importable callable.
     """
@@ -301,6 +309,28 @@ def _on_finished(*, job: Job, **kwargs: Any) -> None:
     _forward(task_finished, job)
 
 
-signals.job_started.connect(_on_started, dispatch_uid="django_durable_jobs.backend.started")
-for _signal in (signals.job_completed, signals.job_failed, signals.job_cancelled):
-    _signal.connect(_on_finished, dispatch_uid="django_durable_jobs.backend.finished")
+def forward_task_signals() -> None:
+    """From now on, send the framework's task signals for the job signals of task jobs."""
+    signals.job_started.connect(_on_started, dispatch_uid="django_durable_jobs.backend.started")
+    for signal in (signals.job_completed, signals.job_failed, signals.job_cancelled):
+        signal.connect(_on_finished, dispatch_uid="django_durable_jobs.backend.finished")
+
+
+def _configured() -> bool:
+    """Whether ``TASKS`` names this backend (or a subclass)."""
+    for options in (getattr(settings, "TASKS", None) or {}).values():
+        backend = options.get("BACKEND")
+        if backend and issubclass(import_string(backend), DurableJobsBackend):
+            return True
+    return False
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TASKS" and _configured():
+        forward_task_signals()
+
+
+if _configured():
+    forward_task_signals()
+setting_changed.connect(_on_setting_changed, dispatch_uid="django_durable_jobs.backend.settings")
+register_resolver(NAME_PREFIX, resolve_task_job)

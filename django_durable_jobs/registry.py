@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from .models import Job
 
 _registry: dict[str, JobDefinition] = {}
+#: Name prefix -> function that finds the definition of a name nobody registered.
+_resolvers: dict[str, Callable[[str], JobDefinition | None]] = {}
 
 
 @dataclass(frozen=True)
@@ -158,14 +160,39 @@ def register(definition: JobDefinition) -> None:
     _registry[definition.name] = definition
 
 
+def register_resolver(prefix: str, resolver: Callable[[str], JobDefinition | None]) -> None:
+    """Let ``resolver`` find job names starting with ``prefix`` that nothing registered.
+
+    For definitions that exist only once something is imported, e.g. the
+    tasks of Django's Tasks framework (:mod:`django_durable_jobs.backend`): a
+    worker must run them without having enqueued them. ``resolver(name)``
+    returns the definition (registering it is up to the resolver) or None.
+    """
+    _resolvers[prefix] = resolver
+
+
+def resolve(name: str) -> JobDefinition | None:
+    """The definition registered under ``name``, or found by a resolver; None if there is none."""
+    definition = _registry.get(name)
+    if definition is not None:
+        return definition
+    for prefix, resolver in list(_resolvers.items()):
+        if name.startswith(prefix):
+            definition = resolver(name)
+            if definition is not None:
+                return definition
+    return None
+
+
 def get_definition(name_or_def: str | JobDefinition | Callable[..., Any]) -> JobDefinition:
+    """The definition of a job name, job function or definition; :class:`UnknownJob` if none."""
     if isinstance(name_or_def, JobDefinition):
         return name_or_def
     if isinstance(name_or_def, str):
-        try:
-            return _registry[name_or_def]
-        except KeyError:
-            raise UnknownJob(name_or_def) from None
+        definition = resolve(name_or_def)
+        if definition is None:
+            raise UnknownJob(name_or_def)
+        return definition
     for definition in _registry.values():
         if definition.func is name_or_def:
             return definition

@@ -43,10 +43,16 @@ from django.utils import timezone
 from . import db, signals
 from .conf import jobs_settings
 from .context import JobContext, activate, deactivate
-from .exceptions import JobInterrupted, NoRetry, RetryAfter, UnknownJob, WorkerAlreadyPaused, WorkerNotPaused
+from .exceptions import (
+    JobInterrupted,
+    NoRetry,
+    RetryAfter,
+    WorkerAlreadyPaused,
+    WorkerNotFound,
+    WorkerNotPaused,
+)
 from .models import FanOut, Job, PauseMode, Status
-from .models import Worker as WorkerRow
-from .registry import JobDefinition, get_definition
+from .registry import JobDefinition, resolve
 from .retry import backoff_seconds, describe_error, should_retry
 from .state import control as transitions
 from .state import execution as run_state
@@ -200,27 +206,16 @@ class Worker:
         self._threads.append(thread)
 
     def _register(self) -> None:
-        now = timezone.now()
-        queues = sorted({q for p in self.pools for q in (p.queues or [])})
-        row, created = WorkerRow.objects.using(self.using).get_or_create(
-            id=self.id,
-            defaults=dict(
-                host=self.host,
-                pid=self.pid,
-                queues=queues,
-                concurrency=sum(p.concurrency for p in self.pools),
-            ),
+        mode = transitions.register_worker(
+            self.id,
+            host=self.host,
+            pid=self.pid,
+            queues=sorted({q for p in self.pools for q in (p.queues or [])}),
+            concurrency=sum(p.concurrency for p in self.pools),
+            paused=self._start_paused,
         )
-        if not created:  # a restart under the same --worker-id keeps its pause
-            row.host, row.pid, row.queues = self.host, self.pid, queues
-            row.concurrency = sum(p.concurrency for p in self.pools)
-            row.started_at, row.heartbeat_at, row.stopped_at = now, now, None
-            row.save(using=self.using)
-        if self._start_paused and not row.paused:
-            transitions.pause_worker(self.id, PauseMode.GRACEFUL, by="runjobs --paused")
-            row.paused, row.pause_mode = True, PauseMode.GRACEFUL
-        if row.paused:
-            self._paused, self._pause_mode = True, PauseMode(row.pause_mode or PauseMode.GRACEFUL)
+        if mode is not None:
+            self._paused, self._pause_mode = True, mode
 
     def _shutdown(self) -> None:
         logger.info("worker %s stopping", self.id)
@@ -239,7 +234,7 @@ class Worker:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         try:
-            WorkerRow.objects.using(self.using).filter(id=self.id).update(stopped_at=timezone.now())
+            transitions.mark_stopped(self.id)
         except DatabaseError:
             logger.exception("could not mark worker %s stopped", self.id)
         close_old_connections()
@@ -333,16 +328,7 @@ class Worker:
             self._executor.submit(self._run_sync, execution)
 
     def _resolve(self, name: str) -> JobDefinition | None:
-        try:
-            return get_definition(name)
-        except UnknownJob:
-            if not name.startswith("tasks:"):
-                return None
-            try:
-                from .backend import resolve_task_job  # jobs enqueued through Django's Tasks API
-            except ImportError:  # Django 5.2 without the django-tasks backport
-                return None
-            return resolve_task_job(name)
+        return resolve(name)
 
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -645,9 +631,7 @@ class Worker:
 
     def _poll_control(self) -> None:
         """The polling fallback for everything NOTIFY also tells us."""
-        row = WorkerRow.objects.using(self.using).filter(id=self.id).values("paused", "pause_mode").first()
-        if row is not None:
-            self._apply_row(row)
+        self._read_pause_state()
         with self._lock:
             owned = {e.ctx.id: e.ctx.lease for e in self._executions.values() if e.ctx.interrupted is None}
         if owned:
@@ -658,23 +642,23 @@ class Worker:
         if paused:
             self._release_unstarted(paused)
 
-    def _apply_row(self, row: dict[str, Any]) -> None:
-        if row["paused"] and not self._paused:
-            self._apply_pause(PauseMode(row["pause_mode"] or PauseMode.GRACEFUL))
-        elif (
-            row["paused"]
-            and row["pause_mode"] == PauseMode.AGGRESSIVE
-            and self._pause_mode != PauseMode.AGGRESSIVE
-        ):
-            self._apply_pause(PauseMode.AGGRESSIVE)
-        elif not row["paused"] and self._paused:
-            self._apply_resume()
+    def _read_pause_state(self) -> None:
+        """Follow the registry row: paused in its mode, or running."""
+        try:
+            mode = transitions.worker_pause_state(self.id)
+        except WorkerNotFound:  # the row was deleted: keep the state we have
+            return
+        if mode is None:
+            if self._paused:
+                self._apply_resume()
+        elif not self._paused or (mode == PauseMode.AGGRESSIVE and self._pause_mode != PauseMode.AGGRESSIVE):
+            self._apply_pause(mode)
 
     def _heartbeat(self) -> None:
         with self._lock:
             owned = {e.ctx.id: e.ctx.lease for e in self._executions.values() if e.ctx.interrupted is None}
         run_state.renew_leases(self.using, owned)  # losses are found by _poll_control's read
-        WorkerRow.objects.using(self.using).filter(id=self.id).update(heartbeat_at=timezone.now())
+        transitions.heartbeat(self.id)
 
     def _housekeeping(self) -> None:
         reclaimed = run_state.reclaim_expired(self.using)
@@ -745,11 +729,7 @@ class Worker:
         if kind == "interrupt":
             self._interrupt(message.get("jobs", []), message.get("reason", "interrupted"))
         elif kind == "worker" and message.get("worker") == self.id:
-            row = (
-                WorkerRow.objects.using(self.using).filter(id=self.id).values("paused", "pause_mode").first()
-            )
-            if row is not None:
-                self._apply_row(row)
+            self._read_pause_state()
             close_old_connections()
         elif kind == "queue" and message.get("paused"):
             self._release_unstarted({message["queue"]})

@@ -162,3 +162,50 @@ def resume_worker(worker_id: str, *, by: str = "") -> Worker:
         engine(using).notify_control({"type": "worker", "worker": worker_id})
         signals.send_on_commit(signals.worker_resumed, using, worker_id=worker_id, by=by)
     return worker
+
+
+# --------------------------------------------------------------------------- the worker registry
+
+
+def register_worker(
+    worker_id: str, *, host: str, pid: int, queues: list[str], concurrency: int, paused: bool = False
+) -> PauseMode | None:
+    """Create or refresh the registry row of a starting worker; returns its pause mode (None: running).
+
+    A restart under the same id keeps its pause. ``paused=True``
+    (``runjobs --paused``) pauses it gracefully unless it is paused already.
+    """
+    using = storage.alias()
+    now = timezone.now()
+    row, created = Worker.objects.using(using).get_or_create(
+        id=worker_id, defaults=dict(host=host, pid=pid, queues=queues, concurrency=concurrency)
+    )
+    if not created:
+        row.host, row.pid, row.queues, row.concurrency = host, pid, queues, concurrency
+        row.started_at, row.heartbeat_at, row.stopped_at = now, now, None
+        row.save(using=using)
+    if paused and not row.paused:
+        pause_worker(worker_id, PauseMode.GRACEFUL, by="runjobs --paused")
+        return PauseMode.GRACEFUL
+    return PauseMode(row.pause_mode or PauseMode.GRACEFUL) if row.paused else None
+
+
+def heartbeat(worker_id: str) -> None:
+    """The worker is alive: refresh its registry row."""
+    Worker.objects.using(storage.alias()).filter(id=worker_id).update(heartbeat_at=timezone.now())
+
+
+def mark_stopped(worker_id: str) -> None:
+    """The worker exited cleanly (its row stays, for the admin's history)."""
+    Worker.objects.using(storage.alias()).filter(id=worker_id).update(stopped_at=timezone.now())
+
+
+def worker_pause_state(worker_id: str) -> PauseMode | None:
+    """The pause mode the registry row asks for, or None if the worker should run.
+
+    Raises :class:`WorkerNotFound` if the row is gone.
+    """
+    row = Worker.objects.using(storage.alias()).filter(id=worker_id).values("paused", "pause_mode").first()
+    if row is None:
+        raise WorkerNotFound(worker_id)
+    return PauseMode(row["pause_mode"] or PauseMode.GRACEFUL) if row["paused"] else None
