@@ -1,0 +1,165 @@
+"""One claimed job inside a worker, and how to stop its handler (internal).
+
+An :class:`Execution` goes CLAIMED -> RUNNING (``start()``) -> FINISHED
+(``finish()``), or is withdrawn while still CLAIMED. Its handler can be
+interrupted only while *armed*, that is while user code runs: a sync
+handler by an exception raised into its thread, an ``async def`` handler by
+cancelling its task. Everything here is guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..context import JobContext
+from ..exceptions import JobInterrupted
+from ..models import Job
+
+CLAIMED, RUNNING, FINISHED = "claimed", "running", "finished"
+
+
+@dataclass
+class Pool:
+    """Slots for a set of queues (``None``: every queue)."""
+
+    queues: list[str] | None
+    concurrency: int
+    outstanding: int = 0  # claimed and not yet settled
+
+    def __str__(self) -> str:
+        return f"{','.join(self.queues) if self.queues else '*'}:{self.concurrency}"
+
+
+class Execution:
+    """A claimed job, the slot it takes and the handler that runs it."""
+
+    def __init__(self, ctx: JobContext, pool: Pool, worker_id: str) -> None:
+        self.ctx = ctx
+        self.pool = pool
+        self.worker_id = worker_id
+        self.claimed_at = time.monotonic()
+        #: Set once the execution has nothing more to hand to the writer.
+        self.delivered = threading.Event()
+        self._lock = threading.Lock()
+        self._state = CLAIMED
+        self._stopped = False  # interrupt() stopped the running handler
+        self._thread_id: int | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return f"<Execution of job {self.ctx.id} ({self._state})>"
+
+    @property
+    def started(self) -> bool:
+        return self._state != CLAIMED
+
+    @property
+    def running(self) -> bool:
+        """The handler runs and still owns its job."""
+        return self._state == RUNNING and self.ctx.interrupted is None
+
+    @property
+    def finished(self) -> bool:
+        return self._state == FINISHED
+
+    # -- the pipeline's side ------------------------------------------------------
+
+    def start(self) -> bool:
+        """CLAIMED -> RUNNING; False if it was withdrawn or interrupted before it began."""
+        with self._lock:
+            if self._state != CLAIMED or self.ctx.interrupted is not None:
+                return False
+            self._state = RUNNING
+            return True
+
+    def arm(
+        self, task: asyncio.Task[Any] | None = None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """User code starts now: from here an interruption may land in it.
+
+        Without ``task`` the calling thread is the one to raise into.
+        Raises :class:`JobInterrupted` if the execution was stopped already.
+        """
+        with self._lock:
+            self.ctx.raise_if_interrupted()
+            if task is None:
+                self._thread_id = threading.get_ident()
+            else:
+                self._task, self._loop = task, loop
+
+    def disarm(self) -> None:
+        """User code is over: no interruption may land from here on."""
+        with self._lock:
+            self._disarm()
+
+    def finish(self) -> bool:
+        """RUNNING -> FINISHED. True if :meth:`interrupt` stopped it first: drop its outcome."""
+        with self._lock:
+            self._disarm()
+            if self._state == RUNNING:
+                self._state = FINISHED
+            return self._stopped
+
+    def _disarm(self) -> None:
+        if self._thread_id is not None:
+            _set_async_exc(self._thread_id, None)  # one raised but not yet landed is dropped
+        self._thread_id = self._task = self._loop = None
+
+    # -- everybody else's side ----------------------------------------------------
+
+    def interrupt(self, reason: str) -> bool:
+        """Stop the execution's handler. Returns True if the handler had started."""
+        with self._lock:
+            if self.ctx.interrupted is not None:
+                return self.started
+            self.ctx.interrupted = reason
+            if self._state != RUNNING:
+                return self.started
+            self._stopped = True
+            if self._task is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+            elif self._thread_id is not None:
+                _set_async_exc(self._thread_id, JobInterrupted)
+            return True
+
+    def withdraw(self, reason: str) -> bool:
+        """Make sure a CLAIMED execution never starts. True if it was CLAIMED: release its job."""
+        with self._lock:
+            if self._state != CLAIMED or self.ctx.interrupted is not None:
+                return False
+            self.ctx.interrupted = reason
+            return True
+
+    def job_row(self, status: str, **fields: Any) -> Job:
+        """A Job instance for signal receivers, built without a query."""
+        ctx = self.ctx
+        return Job(
+            pk=ctx.id,
+            name=ctx.name,
+            queue=ctx.queue,
+            status=status,
+            attempt=ctx.attempt,
+            max_retries=ctx.max_retries,
+            args=ctx.args,
+            kwargs=ctx.kwargs,
+            fanout_id=ctx.fanout_id,
+            worker_id=self.worker_id,
+            **fields,
+        )
+
+
+def _set_async_exc(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in another thread at its next bytecode (None clears it).
+
+    It lands between bytecodes: a handler inside a C call (a long sleep)
+    finishes that call first; lease fencing makes its late writes harmless.
+    """
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
+    )

@@ -1,0 +1,165 @@
+"""The executor: runs each claimed job through one pipeline (internal).
+
+Every execution, sync or ``async def``, takes the same steps in a pool
+thread::
+
+    start -> resolve the handler -> job_started -> perform -> normalise -> deliver
+
+and hands exactly one outcome to the writer, or none when it was
+interrupted (whoever interrupted it owns the job) or suspended on a
+fan-out. The only difference between sync and async handlers is how
+*perform* calls them: in the pool thread, interruptible by an exception
+raised into that thread, or as a task on the worker's event loop,
+interruptible by cancelling the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .. import signals
+from ..context import activate, deactivate
+from ..exceptions import JobInterrupted
+from ..models import Status
+from ..registry import JobDefinition, resolve
+from ..state.execution import Outcome
+from ..workflows import Suspend
+from .execution import Execution
+from .health import tidy_connections
+from .outcomes import failure, missing_handler, success
+from .slots import Slots
+from .writer import Writer
+
+logger = logging.getLogger("django_durable_jobs.worker")
+
+
+def call_sync(execution: Execution, definition: JobDefinition) -> Any:
+    """Call a sync handler in this thread, interruptible while it runs."""
+    ctx = execution.ctx
+    token = activate(ctx)
+    try:
+        execution.arm()
+        return definition.func(*ctx.args, **ctx.kwargs)
+    finally:
+        try:  # an interruption raised just as the handler returned may land here, once
+            execution.disarm()
+        finally:
+            deactivate(token)
+
+
+class Executor:
+    """A thread pool for the pipelines and, once needed, one event-loop thread for coroutines."""
+
+    def __init__(
+        self, worker_id: str, slots: Slots, writer: Writer, stats: dict[str, int], threads: int
+    ) -> None:
+        self.worker_id = worker_id
+        self._slots = slots
+        self._writer = writer
+        self._stats = stats
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="durable-job"
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
+        #: Moving average of handler durations (seconds): the claimer prefetches only for short jobs.
+        self.avg_duration: float | None = None
+
+    def submit(self, execution: Execution) -> None:
+        self._pool.submit(self._run, execution)
+
+    def shutdown(self) -> None:
+        """Drop queued pipelines (their executions were withdrawn) and stop the event loop."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # ------------------------------------------------------------------ the pipeline
+
+    def _run(self, execution: Execution) -> None:
+        if not execution.start():  # withdrawn or taken away before it began
+            self._slots.settle(execution)
+            return
+        outcome = None
+        try:
+            outcome = self._perform(execution)
+        except Exception:  # never lose a worker thread to our own bug
+            logger.exception("worker error while running job %s", execution.ctx.id)
+        finally:
+            if execution.finish() and outcome is not None:  # interrupt() stopped it: its job is not ours
+                self._discard(execution)
+                outcome = None
+            self._deliver(execution, outcome)
+            tidy_connections()
+
+    def _perform(self, execution: Execution) -> Outcome | None:
+        ctx = execution.ctx
+        definition = resolve(ctx.name)
+        if definition is None:
+            return missing_handler(ctx, self.worker_id)
+        if signals.job_started.receivers:
+            signals.send(signals.job_started, job=execution.job_row(Status.RUNNING))
+        perform: Callable[[Execution, JobDefinition], Any] = (
+            self._call_async if definition.is_async else call_sync
+        )
+        try:
+            result = perform(execution, definition)
+        except JobInterrupted:
+            self._discard(execution)
+            return None
+        except Suspend:  # waiting on a fan-out: the suspension is written already
+            return None
+        except BaseException as exc:  # noqa: BLE001 - the handler's failure is its outcome
+            return failure(ctx, exc)
+        return success(ctx, result)
+
+    def _deliver(self, execution: Execution, outcome: Outcome | None) -> None:
+        duration = time.monotonic() - execution.claimed_at
+        avg = self.avg_duration
+        self.avg_duration = duration if avg is None else avg * 0.9 + duration * 0.1
+        if outcome is None:
+            self._slots.settle(execution)
+        else:
+            self._writer.put(execution, outcome)
+            execution.delivered.set()
+
+    def _discard(self, execution: Execution) -> None:
+        self._stats["discarded"] += 1
+        logger.info(
+            "job %s stopped (%s); its outcome is discarded", execution.ctx.id, execution.ctx.interrupted
+        )
+
+    # ------------------------------------------------------------------ async handlers
+
+    def _call_async(self, execution: Execution, definition: JobDefinition) -> Any:
+        """Run an ``async def`` handler on the event loop; this thread waits for it."""
+        future = asyncio.run_coroutine_threadsafe(self._coroutine(execution, definition), self._event_loop())
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:  # the task was cancelled: interrupted
+            raise JobInterrupted(execution.ctx.interrupted or "cancelled") from None
+
+    @staticmethod
+    async def _coroutine(execution: Execution, definition: JobDefinition) -> Any:
+        ctx = execution.ctx
+        token = activate(ctx)
+        try:
+            execution.arm(asyncio.current_task(), asyncio.get_running_loop())
+            return await definition.func(*ctx.args, **ctx.kwargs)
+        finally:
+            execution.disarm()
+            deactivate(token)
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="durable-async", daemon=True).start()
+                self._loop = loop
+            return self._loop

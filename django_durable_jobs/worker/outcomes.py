@@ -1,0 +1,57 @@
+"""How an execution ended, as the one :class:`Outcome` the writer commits (internal).
+
+Pure functions: they decide (complete, retry, fail), the state machine writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from ..context import JobContext
+from ..exceptions import NoRetry
+from ..retry import describe_error, retry_at, should_retry
+from ..state.execution import Outcome
+from ..validation import check_json
+
+
+def _outcome(kind: str, ctx: JobContext, **fields: Any) -> Outcome:
+    return Outcome(kind, ctx.id, ctx.lease, ctx.fanout_id, **fields)
+
+
+def success(ctx: JobContext, result: Any) -> Outcome:
+    """The handler returned ``result``: complete, unless the result cannot be stored."""
+    try:
+        check_json(ctx.name, "the result", result)
+    except (TypeError, ValueError) as exc:
+        return _outcome("fail_now", ctx, error=describe_error(exc))
+    return _outcome("complete", ctx, result=result)
+
+
+def failure(ctx: JobContext, exc: BaseException) -> Outcome:
+    """The handler raised ``exc``: retry after a backoff while attempts are left, else fail.
+
+    ``fail`` may still become ``paused`` if a graceful pause waits for this
+    attempt; ``NoRetry`` fails at once (``fail_now``).
+    """
+    error = describe_error(exc)
+    if isinstance(exc, NoRetry):
+        return _outcome("fail_now", ctx, error=error)
+    if not should_retry(ctx.attempt, ctx.max_retries):
+        return _outcome("fail", ctx, error=error)
+    return _outcome("retry", ctx, error=error, run_after=retry_at(exc, ctx.attempt, timezone.now()))
+
+
+def missing_handler(ctx: JobContext, worker_id: str) -> Outcome:
+    """No handler is registered under the job's name in this process: fail, retryable by hand."""
+    message = (
+        f"no handler is registered for job {ctx.name!r} in worker {worker_id}: deploy the code "
+        "that defines it (an installed app's jobs.py), then retry the job"
+    )
+    return _outcome("fail_now", ctx, error=f"django_durable_jobs.exceptions.UnknownJob: {message}")
+
+
+def release(ctx: JobContext) -> Outcome:
+    """Give a job this worker will not run (any more) back to pending, attempt not counted."""
+    return _outcome("release", ctx)

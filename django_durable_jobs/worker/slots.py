@@ -1,0 +1,67 @@
+"""The executions a worker holds, and the slots of its pools they take (internal).
+
+A slot is taken at claim time and given back (:meth:`Slots.settle`) only
+once the execution's outcome is committed, so the job keeps its lease,
+renewed by heartbeats, for as long as the worker holds it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from .execution import Execution, Pool
+
+
+class Slots:
+    """Executions by job id; every read returns a snapshot taken under the lock."""
+
+    def __init__(self, pools: list[Pool], wake: threading.Event) -> None:
+        self.pools = pools
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._executions: dict[int, Execution] = {}
+
+    def add(self, execution: Execution) -> None:
+        with self._lock:
+            self._executions[execution.ctx.id] = execution
+            execution.pool.outstanding += 1
+
+    def settle(self, execution: Execution) -> None:
+        """The execution is over and its outcome (if any) committed: free its slot."""
+        execution.delivered.set()
+        with self._lock:
+            if self._executions.get(execution.ctx.id) is not execution:
+                return
+            del self._executions[execution.ctx.id]
+            execution.pool.outstanding -= 1
+            wake = execution.pool.outstanding <= execution.pool.concurrency
+        if wake:
+            self._wake.set()
+
+    def all(self) -> list[Execution]:
+        with self._lock:
+            return list(self._executions.values())
+
+    def find(self, job_ids: Iterable[int]) -> list[Execution]:
+        with self._lock:
+            return [self._executions[i] for i in job_ids if i in self._executions]
+
+    def running(self) -> list[Execution]:
+        """Executions whose handler runs and still owns its job."""
+        return [e for e in self.all() if e.running]
+
+    def stuck(self) -> int:
+        """Handlers started and not finished, interrupted or not."""
+        return sum(1 for e in self.all() if e.started and not e.finished)
+
+    def owned(self) -> dict[int, str]:
+        """Job id -> lease of every execution not interrupted (the leases to renew)."""
+        return {e.ctx.id: e.ctx.lease for e in self.all() if e.ctx.interrupted is None}
+
+    def empty(self) -> bool:
+        with self._lock:
+            return not self._executions
+
+    def all_full(self) -> bool:
+        return all(p.outstanding >= p.concurrency for p in self.pools)

@@ -1,0 +1,129 @@
+"""The writer: commits the outcomes of many executions per transaction (internal).
+
+Group commit: the writer takes every outcome queued (up to
+``COMMIT_BATCH``) and records them with one
+:func:`~django_durable_jobs.state.execution.record`. Only then are the
+executions' slots freed and their signals sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from django.db import DatabaseError, connections
+
+from .. import signals
+from ..conf import jobs_settings
+from ..models import PauseMode, Status
+from ..state import execution as run_state
+from ..state.execution import Outcome
+from .execution import Execution
+from .health import reset_connection
+from .slots import Slots
+
+logger = logging.getLogger("django_durable_jobs.worker")
+
+Finished = tuple[Execution, Outcome]
+
+
+class Writer:
+    """Runs in its own thread (:meth:`run`) until :meth:`stop` is called."""
+
+    def __init__(self, using: str, slots: Slots, wake: threading.Event, stats: dict[str, int]) -> None:
+        self.using = using
+        self._slots = slots
+        self._wake = wake
+        self._stats = stats
+        self._queue: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
+        self._busy = threading.Event()
+
+    def put(self, execution: Execution, outcome: Outcome) -> None:
+        """Hand over an outcome; the execution's slot stays taken (and leased) until it commits."""
+        self._queue.put((execution, outcome))
+
+    def stop(self) -> None:
+        """Write what was handed over so far, then return from :meth:`run`."""
+        self._queue.put(None)
+
+    @property
+    def idle(self) -> bool:
+        return not self._busy.is_set() and self._queue.empty()
+
+    def run(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            self._busy.set()
+            batch, stop = self._collect(first)
+            if batch:
+                self._write(batch)
+            self._busy.clear()
+        connections.close_all()  # this thread's connection: the writer is done
+
+    def _collect(self, first: Finished | None) -> tuple[list[Finished], bool]:
+        """The batch that starts with ``first``, and whether to stop after it."""
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < jobs_settings.COMMIT_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write(self, batch: list[Finished]) -> None:
+        """Commit many outcomes in one transaction, then free their slots and send their signals."""
+        for attempt in range(5):
+            try:
+                statuses = run_state.record(self.using, [outcome for _, outcome in batch])
+                break
+            except DatabaseError:
+                logger.exception("writing %d outcomes failed (try %d)", len(batch), attempt + 1)
+                reset_connection(self.using)
+                if len(batch) > 1:  # one bad row (or a deadlock) must not sink the others
+                    for item in batch:
+                        self._write([item])
+                    return
+                time.sleep(0.2 * (attempt + 1))
+        else:
+            execution = batch[0][0]
+            logger.error("gave up writing the outcome of job %s; its lease will expire", execution.ctx.id)
+            self._slots.settle(execution)
+            return
+        for (execution, outcome), status in zip(batch, statuses, strict=True):
+            self._slots.settle(execution)
+            self._after_commit(execution, outcome, status)
+        self._wake.set()  # slots are free, and a finished child may have made its parent runnable
+
+    def _after_commit(self, execution: Execution, outcome: Outcome, status: str | None) -> None:
+        if status is None:
+            self._stats["discarded"] += 1
+            logger.info(
+                "job %s: outcome %r discarded, the execution no longer owns it", outcome.job_id, outcome.kind
+            )
+            return
+        extra: dict[str, Any] = {}
+        if status == Status.COMPLETED:
+            self._stats["completed"] += 1
+            signal = signals.job_completed
+        elif status == Status.FAILED:
+            self._stats["failed"] += 1
+            signal = signals.job_failed
+        elif status == Status.PAUSED:
+            signal, extra = signals.job_paused, {"mode": PauseMode.GRACEFUL}
+        elif outcome.kind == "retry":
+            self._stats["retried"] += 1
+            signal = signals.job_retrying
+        else:
+            return
+        if signal.receivers:
+            job = execution.job_row(status, result=outcome.result, last_error=outcome.error)
+            signals.send(signal, job=job, **extra)
