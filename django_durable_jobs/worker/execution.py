@@ -4,7 +4,15 @@ An :class:`Execution` goes CLAIMED -> RUNNING (``start()``) -> FINISHED
 (``finish()``), or is withdrawn while still CLAIMED. Its handler can be
 interrupted only while *armed*, that is while user code runs: a sync
 handler by an exception raised into its thread, an ``async def`` handler by
-cancelling its task. Everything here is guarded by one lock.
+cancelling its task. Everything here is guarded by one lock, so that
+:meth:`Execution.interrupt` and :meth:`Execution.finish` are ordered:
+
+- ``interrupt()`` returns True only if it stopped a RUNNING handler; the
+  execution then hands no outcome to the writer, and whoever interrupted it
+  decides what happens to the job (release it, or nothing if the job was
+  taken away already);
+- it returns False if the handler had not started (it never will) or had
+  already finished (its outcome goes to the writer as usual).
 """
 
 from __future__ import annotations
@@ -114,13 +122,17 @@ class Execution:
     # -- everybody else's side ----------------------------------------------------
 
     def interrupt(self, reason: str) -> bool:
-        """Stop the execution's handler. Returns True if the handler had started."""
+        """Stop the execution's handler. True only if it was running (and is now stopped).
+
+        A CLAIMED execution is marked so that it never starts (False); a
+        FINISHED one is left alone (False): its outcome stands.
+        """
         with self._lock:
-            if self.ctx.interrupted is not None:
-                return self.started
+            if self.ctx.interrupted is not None or self._state == FINISHED:
+                return False
             self.ctx.interrupted = reason
-            if self._state != RUNNING:
-                return self.started
+            if self._state == CLAIMED:
+                return False
             self._stopped = True
             if self._task is not None and self._loop is not None:
                 self._loop.call_soon_threadsafe(self._task.cancel)

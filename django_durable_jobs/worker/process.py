@@ -33,6 +33,9 @@ from .writer import Writer
 
 logger = logging.getLogger("django_durable_jobs.worker")
 
+#: At shutdown, how long to wait for finished handlers to hand their outcome to the writer.
+DELIVERY_WAIT_SECONDS = 5.0
+
 
 class Worker:
     """One ``runjobs`` process: claims, runs and records jobs until stopped.
@@ -182,8 +185,11 @@ class Worker:
         while self._slots.running() and time.monotonic() < deadline:
             time.sleep(0.02)
         for execution in self._slots.running():
+            # Only a handler this call stopped is released: one that finished in
+            # the meantime hands its own outcome to the writer.
             if execution.interrupt("worker shutting down"):
                 self._writer.put(execution, release(execution.ctx))
+        self._wait(lambda: not self._slots.undelivered(), DELIVERY_WAIT_SECONDS)
         self._writer.stop()
         writer.join(timeout=10)
         self._executor.shutdown()
@@ -192,6 +198,12 @@ class Worker:
         except DatabaseError:
             logger.exception("could not mark worker %s stopped", self.id)
         close_old_connections()
+
+    @staticmethod
+    def _wait(done: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     # ------------------------------------------------------------------ pausing
 

@@ -55,6 +55,10 @@ class Slots:
         """Handlers started and not finished, interrupted or not."""
         return sum(1 for e in self.all() if e.started and not e.finished)
 
+    def undelivered(self) -> list[Execution]:
+        """Finished handlers whose outcome is not yet in the writer's hands."""
+        return [e for e in self.all() if e.finished and not e.delivered.is_set()]
+
     def owned(self) -> dict[int, str]:
         """Job id -> lease of every execution not interrupted (the leases to renew)."""
         return {e.ctx.id: e.ctx.lease for e in self.all() if e.ctx.interrupted is None}
