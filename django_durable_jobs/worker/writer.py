@@ -1,7 +1,8 @@
 """The writer: commits the outcomes of many executions per transaction (internal).
 
-Group commit: the writer takes every outcome queued (up to
-``COMMIT_BATCH``) and records them with one
+Group commit: once a first outcome arrives, the writer waits up to
+``COMMIT_INTERVAL`` seconds for more, or until it holds ``COMMIT_BATCH`` of
+them, whichever comes first, and records the batch with one
 :func:`~django_durable_jobs.state.execution.record`. Only then are the
 executions' slots freed and their signals sent.
 """
@@ -69,9 +70,10 @@ class Writer:
         if first is None:
             return [], True
         batch = [first]
+        deadline = time.monotonic() + jobs_settings.COMMIT_INTERVAL
         while len(batch) < jobs_settings.COMMIT_BATCH:
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
             except queue.Empty:
                 break
             if item is None:
