@@ -22,7 +22,7 @@ def backoff_seconds(attempt: int, rng: random.Random | None = None) -> float:
     with +/- ``BACKOFF_JITTER`` of random spread so that failed jobs do not
     come back in lockstep.
     """
-    base = jobs_settings.BACKOFF_BASE * 2 ** max(attempt - 1, 0)
+    base = jobs_settings.BACKOFF_BASE * 2.0 ** min(max(attempt - 1, 0), 1000)  # 2**1024 overflows a float
     delay = min(base, jobs_settings.BACKOFF_MAX)
     jitter = jobs_settings.BACKOFF_JITTER
     if jitter:
