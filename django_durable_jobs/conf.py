@@ -44,6 +44,11 @@ class JobsSettings:
     PREFETCH: int = 32
     #: Seconds SIGTERM/SIGINT waits for running jobs before releasing them.
     SHUTDOWN_GRACE_SECONDS: float = 30.0
+    #: Seconds an interrupted handler (cancel, aggressive pause) may take to stop
+    #: before its thread is abandoned and its slot given to the next job.
+    INTERRUPT_GRACE_SECONDS: float = 5.0
+    #: A worker with more abandoned threads than this restarts itself.
+    MAX_ABANDONED_THREADS: int = 8
     #: Group commit: flush finished jobs after this many, or this many seconds.
     COMMIT_BATCH: int = 200
     COMMIT_INTERVAL: float = 0.002
@@ -53,7 +58,14 @@ class JobsSettings:
     DATABASE: str = "default"
 
 
-_INTS = {"DEFAULT_RETRIES", "CONCURRENCY", "PREFETCH", "COMMIT_BATCH", "MAX_RECLAIMS"}
+_INTS = {
+    "DEFAULT_RETRIES",
+    "CONCURRENCY",
+    "PREFETCH",
+    "COMMIT_BATCH",
+    "MAX_RECLAIMS",
+    "MAX_ABANDONED_THREADS",
+}
 
 
 def _load() -> JobsSettings:

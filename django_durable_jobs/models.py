@@ -240,6 +240,9 @@ class Worker(models.Model):
     pid = models.IntegerField()
     queues = models.JSONField(default=list, help_text="Queue names; empty means every queue.")
     concurrency = models.PositiveIntegerField(default=1)
+    abandoned_threads = models.PositiveIntegerField(
+        default=0, help_text="Handler threads given up on: interrupted, still stuck in a call."
+    )
     started_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now)
     stopped_at = models.DateTimeField(null=True, blank=True)

@@ -56,6 +56,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
         "concurrency",
         "heartbeat",
         "running_jobs",
+        "abandoned_threads",
         "pause_state",
     ]
     list_filter = [AliveFilter, "paused", "host"]
@@ -74,6 +75,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
         "heartbeat",
         "stopped_at",
         "running_jobs",
+        "abandoned_threads",
         "pause_state",
     ]
 

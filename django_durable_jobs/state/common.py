@@ -87,7 +87,11 @@ def take_from_execution(job: Job) -> bool:
     return True
 
 
-def interrupt_running(using: str, job_ids: list[int], reason: str) -> None:
-    """Ask the workers running these jobs to stop them (on commit)."""
+def interrupt_running(using: str, job_ids: list[int]) -> None:
+    """Ask the workers running these jobs to stop them (on commit).
+
+    Only a wake-up is sent, however many jobs: each worker reads from the
+    table which of its executions lost their lease.
+    """
     if job_ids:
-        engine(using).notify_control({"type": "interrupt", "jobs": job_ids, "reason": reason})
+        engine(using).notify_control()

@@ -54,8 +54,8 @@ def pause_queue(
         state.save(using=using)
         if mode == PauseMode.AGGRESSIVE:
             interrupted = _release_running(using, Q(queue=queue), now)
-            interrupt_running(using, interrupted, "queue paused")
-        engine(using).notify_control({"type": "queue", "queue": queue, "paused": True})
+            interrupt_running(using, interrupted)
+        engine(using).notify_control()
         signals.send_on_commit(signals.queue_paused, using, queue=queue, mode=mode, by=by)
     return state
 
@@ -144,8 +144,8 @@ def pause_worker(
         worker.save(using=using)
         if mode == PauseMode.AGGRESSIVE:
             interrupted = _release_running(using, Q(worker_id=worker_id), now)
-            interrupt_running(using, interrupted, "worker paused")
-        engine(using).notify_control({"type": "worker", "worker": worker_id})
+            interrupt_running(using, interrupted)
+        engine(using).notify_control()
         signals.send_on_commit(signals.worker_paused, using, worker_id=worker_id, mode=mode, by=by)
     return worker
 
@@ -159,7 +159,7 @@ def resume_worker(worker_id: str, *, by: str = "") -> Worker:
         worker.paused, worker.pause_mode, worker.paused_at = False, "", None
         worker.paused_by, worker.reason = "", ""
         worker.save(using=using)
-        engine(using).notify_control({"type": "worker", "worker": worker_id})
+        engine(using).notify_control()
         signals.send_on_commit(signals.worker_resumed, using, worker_id=worker_id, by=by)
     return worker
 
@@ -190,9 +190,11 @@ def register_worker(
     return PauseMode(row.pause_mode or PauseMode.GRACEFUL) if row.paused else None
 
 
-def heartbeat(worker_id: str) -> None:
+def heartbeat(worker_id: str, *, abandoned_threads: int = 0) -> None:
     """The worker is alive: refresh its registry row."""
-    Worker.objects.using(storage.alias()).filter(id=worker_id).update(heartbeat_at=timezone.now())
+    Worker.objects.using(storage.alias()).filter(id=worker_id).update(
+        heartbeat_at=timezone.now(), abandoned_threads=abandoned_threads
+    )
 
 
 def mark_stopped(worker_id: str) -> None:

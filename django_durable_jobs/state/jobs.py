@@ -74,7 +74,7 @@ def pause_job(
             job.pause_requested = mode  # decided when the attempt ends
         else:
             if take_from_execution(job):
-                interrupt_running(using, [job.pk], "paused")
+                interrupt_running(using, [job.pk])
             job.status = Status.PAUSED
         job.save(using=using)
         signals.send_on_commit(signals.job_paused, using, job=job, mode=mode, by=by)
@@ -112,7 +112,7 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
         job = lock_job(using, job_id)
         _check(job, "cancel")
         if take_from_execution(job):
-            interrupt_running(using, [job.pk], "cancelled")
+            interrupt_running(using, [job.pk])
         job.status = Status.CANCELLED
         job.finished_at = job.updated_at = now
         job.last_error = job.last_error or f"cancelled{' by ' + by if by else ''}"

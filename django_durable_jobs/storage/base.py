@@ -108,8 +108,12 @@ class Engine:
     def notify_work(self, queues: Iterable[str]) -> None:
         """Wake workers of ``queues`` when the current transaction commits (if the dialect can)."""
 
-    def notify_control(self, message: dict[str, Any]) -> None:
-        """Tell every worker about a pause, resume or cancel (on commit, if the dialect can)."""
+    #: Notification channels a worker listens on (none: the dialect cannot notify; workers poll).
+    listen_channels: tuple[str, ...] = ()
+    work_channel = ""
+
+    def notify_control(self) -> None:
+        """Wake every worker to re-read pauses and leases now (on commit, if the dialect can)."""
 
     # ------------------------------------------------------------ insert, claim, locks
 

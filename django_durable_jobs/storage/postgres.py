@@ -57,9 +57,13 @@ class PostgresEngine(Engine):
             for queue in sorted(set(queues)):
                 cursor.execute("SELECT pg_notify(%s, %s)", [WORK_CHANNEL, queue])
 
-    def notify_control(self, message: dict[str, Any]) -> None:
+    listen_channels = (WORK_CHANNEL, CONTROL_CHANNEL)
+    work_channel = WORK_CHANNEL
+
+    def notify_control(self) -> None:
+        """A wake-up with no payload (NOTIFY caps one at 8,000 bytes): workers read the rows."""
         with self.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, json.dumps(message)])
+            cursor.execute("SELECT pg_notify(%s, '')", [CONTROL_CHANNEL])
 
     def listen_params(self) -> dict[str, Any]:
         """psycopg.connect() arguments for a dedicated LISTEN connection."""

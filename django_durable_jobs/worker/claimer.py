@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -23,7 +22,7 @@ from ..state import control as transitions
 from ..state import execution as run_state
 from .execution import Execution, Pool
 from .executor import Executor
-from .health import reset_connection
+from .health import Outage
 from .slots import Slots
 from .writer import Writer
 
@@ -65,6 +64,7 @@ class Claimer:
     def run(self) -> None:
         """Claim until the worker stops or, in burst mode, until no runnable work is left."""
         idle_checks = 0
+        outage = Outage("claimer", self.using)
         while not self._stopping.is_set():
             self._wake.clear()
             claimed = 0
@@ -72,10 +72,9 @@ class Claimer:
             if not paused:
                 try:
                     claimed = self._claim_all()
-                except DatabaseError:
-                    logger.exception("claim failed; retrying")
-                    reset_connection(self.using)
-                    time.sleep(0.5)
+                    outage.ok()
+                except DatabaseError as exc:
+                    self._stopping.wait(outage.failed(exc))
                     continue
             if self._burst and not paused:
                 if claimed == 0 and self._idle() and not self._due_soon():

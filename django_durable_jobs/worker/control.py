@@ -7,8 +7,11 @@ paused queues. On its own timers it renews leases and the registry row
 parents, resumes queues whose pause expired and fails timed-out fan-outs
 (``RECLAIM_SECONDS``); and, with ``--scheduler``, fires due schedules.
 
-The same decisions are taken at once when the listener (PostgreSQL) passes
-a control message to :meth:`ControlLoop.on_message`; polling is the fallback.
+The same tick runs at once when the listener (PostgreSQL) passes on a
+control wake-up (:meth:`ControlLoop.poke`); polling is the fallback. Each
+tick also gives up on handlers that ignore their interruption for longer
+than ``INTERRUPT_GRACE_SECONDS``: their slot goes to the next job and their
+thread is abandoned (a thread cannot be killed).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from django.db import DatabaseError, close_old_connections
 
@@ -28,7 +30,8 @@ from ..scheduling import firing
 from ..state import control as transitions
 from ..state import execution as run_state
 from ..state import fanouts
-from .health import reset_connection
+from .execution import Execution
+from .health import Outage
 from .slots import Slots
 
 logger = logging.getLogger("django_durable_jobs.worker")
@@ -47,6 +50,8 @@ class ControlLoop:
         apply_pause_state: Callable[[PauseMode | None], None],
         release_unstarted: Callable[[set[str]], None],
         interrupt: Callable[[list[int], str], None],
+        abandon: Callable[[Execution], None],
+        abandoned: Callable[[], int],
     ) -> None:
         self.worker_id = worker_id
         self.using = using
@@ -57,11 +62,17 @@ class ControlLoop:
         self._apply_pause_state = apply_pause_state
         self._release_unstarted = release_unstarted
         self._interrupt = interrupt
+        self._abandon = abandon
+        self._abandoned = abandoned
+        self._poke = threading.Event()
 
     def run(self) -> None:
         next_heartbeat = next_housekeeping = next_schedule = 0.0
+        outage = Outage("control loop", self.using)
         while not self._stopping.is_set():
+            self._abandon_overdue()
             now = time.monotonic()
+            wait = jobs_settings.CONTROL_POLL_SECONDS
             try:
                 self._poll()
                 if now >= next_heartbeat:
@@ -72,24 +83,24 @@ class ControlLoop:
                     next_housekeeping = now + jobs_settings.RECLAIM_SECONDS
                 if self._scheduler and now >= next_schedule:
                     next_schedule = now + self._fire_schedules()
-            except DatabaseError:
-                logger.exception("control loop database error; retrying")
-                reset_connection(self.using)
+                outage.ok()
+            except DatabaseError as exc:
+                wait = min(outage.failed(exc), wait)
             except Exception:
                 logger.exception("control loop error")
-            self._stopping.wait(jobs_settings.CONTROL_POLL_SECONDS)
+            self._poke.wait(wait)
+            self._poke.clear()
         close_old_connections()
 
-    def on_message(self, message: dict[str, Any]) -> None:
-        """A control message from another process (see ``state.common.interrupt_running``)."""
-        kind = message.get("type")
-        if kind == "interrupt":
-            self._interrupt(message.get("jobs", []), message.get("reason", "interrupted"))
-        elif kind == "worker" and message.get("worker") == self.worker_id:
-            self._read_pause_state()
-            close_old_connections()
-        elif kind == "queue" and message.get("paused"):
-            self._release_unstarted({message["queue"]})
+    def poke(self) -> None:
+        """Run a tick now: another process paused, resumed or cancelled something."""
+        self._poke.set()
+
+    def _abandon_overdue(self) -> None:
+        grace = jobs_settings.INTERRUPT_GRACE_SECONDS
+        for execution in self._slots.all():
+            if execution.overdue(grace):
+                self._abandon(execution)
 
     # ------------------------------------------------------------------ every tick
 
@@ -116,7 +127,7 @@ class ControlLoop:
 
     def _heartbeat(self) -> None:
         run_state.renew_leases(self.using, self._slots.owned())  # losses are found by _poll()
-        transitions.heartbeat(self.worker_id)
+        transitions.heartbeat(self.worker_id, abandoned_threads=self._abandoned())
 
     def _housekeeping(self) -> None:
         reclaimed = run_state.reclaim_expired(self.using)

@@ -57,6 +57,9 @@ class Execution:
         self._state = CLAIMED
         self._stopped = False  # interrupt() stopped the running handler
         self._thread_id: int | None = None
+        #: The handler thread that runs the pipeline, and when interrupt() stopped it.
+        self.runner: int | None = None
+        self.stopped_at: float | None = None
         self._task: asyncio.Task[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -84,6 +87,7 @@ class Execution:
             if self._state != CLAIMED or self.ctx.interrupted is not None:
                 return False
             self._state = RUNNING
+            self.runner = threading.get_ident()
             return True
 
     def arm(
@@ -134,11 +138,26 @@ class Execution:
             if self._state == CLAIMED:
                 return False
             self._stopped = True
+            self.stopped_at = time.monotonic()
             if self._task is not None and self._loop is not None:
                 self._loop.call_soon_threadsafe(self._task.cancel)
             elif self._thread_id is not None:
                 _set_async_exc(self._thread_id, JobInterrupted)
             return True
+
+    @property
+    def stopped(self) -> bool:
+        """interrupt() stopped its running handler (its outcome, if any, is dropped)."""
+        return self._stopped
+
+    def overdue(self, grace: float) -> bool:
+        """Stopped more than ``grace`` seconds ago, and its handler has still not returned."""
+        with self._lock:
+            return (
+                self._state == RUNNING
+                and self.stopped_at is not None
+                and time.monotonic() - self.stopped_at > grace
+            )
 
     def withdraw(self, reason: str) -> bool:
         """Make sure a CLAIMED execution never starts. True if it was CLAIMED: release its job."""

@@ -31,9 +31,16 @@ from ..registry import JobDefinition, resolve
 from ..state.execution import Outcome
 from ..workflows import Suspend
 from .execution import Execution
-from .health import tidy_connections
-from .outcomes import failure, missing_handler, success
+from .health import (
+    close_thread_connections,
+    connections_failed,
+    fresh_connections,
+    is_connection_error,
+    tidy_connections,
+)
+from .outcomes import failure, missing_handler, release, success
 from .slots import Slots
+from .threads import HandlerThreads
 from .writer import Writer
 
 logger = logging.getLogger("django_durable_jobs.worker")
@@ -63,26 +70,35 @@ class Executor:
         self._slots = slots
         self._writer = writer
         self._stats = stats
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="durable-job"
-        )
+        self._threads = HandlerThreads(threads, "durable-job")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
         #: Moving average of handler durations (seconds): the claimer prefetches only for short jobs.
         self.avg_duration: float | None = None
 
     def submit(self, execution: Execution) -> None:
-        self._pool.submit(self._run, execution)
+        self._threads.submit(self._run, execution)
+
+    def abandon(self, execution: Execution) -> None:
+        """Give up on the thread of a handler that ignores its interruption (blocked in C)."""
+        if execution.runner is not None:
+            self._threads.abandon(execution.runner)
+
+    @property
+    def abandoned(self) -> int:
+        """Abandoned threads whose handler has still not returned."""
+        return self._threads.abandoned
 
     def shutdown(self) -> None:
         """Drop queued pipelines (their executions were withdrawn) and stop the event loop."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     # ------------------------------------------------------------------ the pipeline
 
     def _run(self, execution: Execution) -> None:
+        fresh_connections()
         if not execution.start():  # withdrawn or taken away before it began
             self._slots.settle(execution)
             return
@@ -92,11 +108,17 @@ class Executor:
         except Exception:  # never lose a worker thread to our own bug
             logger.exception("worker error while running job %s", execution.ctx.id)
         finally:
-            if execution.finish() and outcome is not None:  # interrupt() stopped it: its job is not ours
+            stopped = execution.finish()
+            if stopped and outcome is not None:  # interrupt() stopped it: its job is not ours
                 self._discard(execution)
                 outcome = None
             self._deliver(execution, outcome)
-            tidy_connections()
+            if stopped or (outcome is not None and outcome.kind == "release"):
+                # An interruption may have landed inside a database call, leaving
+                # the connection mid-command: never reuse it.
+                close_thread_connections()
+            else:
+                tidy_connections()
 
     def _perform(self, execution: Execution) -> Outcome | None:
         ctx = execution.ctx
@@ -116,6 +138,12 @@ class Executor:
         except Suspend:  # waiting on a fan-out: the suspension is written already
             return None
         except BaseException as exc:  # noqa: BLE001 - the handler's failure is its outcome
+            if is_connection_error(exc):
+                # The database went away under the job (a restart): not the job's
+                # fault, so it goes back to pending without counting the attempt.
+                logger.warning("job %s lost its database connection; it will run again", ctx.id)
+                connections_failed()
+                return release(ctx)
             return failure(ctx, exc)
         return success(ctx, result)
 

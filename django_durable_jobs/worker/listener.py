@@ -1,29 +1,27 @@
-"""LISTEN for new work and control messages, so that nothing waits for a poll (internal).
+"""LISTEN for new work and control wake-ups, so that nothing waits for a poll (internal).
 
-The one worker module that knows about database dialects: PostgreSQL's
-LISTEN/NOTIFY, its channel names and how to open a dedicated connection.
-Elsewhere (SQLite) :meth:`Listener.available` is False and the worker polls.
-Notifications are hints: the rows are the truth, so a lost one costs one
-poll interval at most.
+Where the job database can notify (PostgreSQL), one dedicated connection
+LISTENs on the storage engine's channels; elsewhere (SQLite)
+:meth:`Listener.available` is False and the worker polls. Notifications are
+hints: the rows are the truth, so a lost one costs one poll interval at most.
+A control notification carries no payload: it only makes the control loop
+re-read pauses and leases now.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
 from collections.abc import Callable
-from typing import Any
 
-from .. import db
 from ..storage import engine
+from .health import Outage
 
 logger = logging.getLogger("django_durable_jobs.worker")
 
 
 class Listener:
-    """Holds one LISTEN connection (reopened with a pause after any error) until ``stopping``.
+    """Holds one LISTEN connection (reopened with backoff after any error) until ``stopping``.
 
     ``queues``: the queues the worker serves (None: every queue); a
     notification for another queue does not wake it.
@@ -36,41 +34,45 @@ class Listener:
         *,
         wake: threading.Event,
         stopping: threading.Event,
-        on_control: Callable[[dict[str, Any]], None],
+        on_control: Callable[[], None],
     ) -> None:
         self.using = using
         self._queues = queues
         self._wake = wake
         self._stopping = stopping
         self._on_control = on_control
+        self._work_channel = engine(using).work_channel
 
     @staticmethod
     def available(using: str) -> bool:
-        """Whether the database can notify (PostgreSQL); elsewhere the worker polls."""
-        return db.is_postgres(using)
+        """Whether the job database can notify; elsewhere the worker polls."""
+        return bool(engine(using).listen_channels)
 
     def run(self) -> None:
         import psycopg  # only PostgreSQL workers need it
 
-        params = engine(self.using).listen_params()
+        storage = engine(self.using)
+        params = storage.listen_params()
+        outage = Outage("listener", self.using)
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(**params, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {db.WORK_CHANNEL}")
-                    conn.execute(f"LISTEN {db.CONTROL_CHANNEL}")
+                    for channel in storage.listen_channels:
+                        conn.execute(f"LISTEN {channel}")
+                    outage.ok()
                     self._wake.set()  # anything missed while not listening
+                    self._on_control()
                     while not self._stopping.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self._dispatch(note.channel, note.payload)
-            except Exception:
+            except Exception as exc:  # noqa: BLE001 - any failure: reconnect
                 if self._stopping.is_set():
                     return
-                logger.exception("LISTEN connection lost; reconnecting")
-                time.sleep(1.0)
+                self._stopping.wait(outage.failed(exc))
 
     def _dispatch(self, channel: str, payload: str) -> None:
-        if channel == db.WORK_CHANNEL:
+        if channel == self._work_channel:
             if self._queues is None or payload in self._queues:
                 self._wake.set()
         else:
-            self._on_control(json.loads(payload))
+            self._on_control()

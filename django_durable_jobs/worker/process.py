@@ -24,8 +24,9 @@ from ..models import PauseMode
 from ..state import control as transitions
 from .claimer import Claimer
 from .control import ControlLoop
-from .execution import Pool
+from .execution import Execution, Pool
 from .executor import Executor
+from .health import Outage
 from .listener import Listener
 from .outcomes import release
 from .slots import Slots
@@ -63,7 +64,16 @@ class Worker:
         self.scheduler = scheduler
         self.burst = burst
         self.using = jobs_settings.DATABASE
-        self.stats = {"claimed": 0, "completed": 0, "failed": 0, "retried": 0, "discarded": 0}
+        self.stats = {
+            "claimed": 0,
+            "completed": 0,
+            "failed": 0,
+            "retried": 0,
+            "discarded": 0,
+            "abandoned": 0,
+        }
+        #: Set when too many threads were abandoned: ``runjobs`` starts afresh after run() returns.
+        self.restart_requested = False
         self._start_paused = paused
         self._paused = False
         self._pause_mode: PauseMode | None = None
@@ -95,6 +105,8 @@ class Worker:
             apply_pause_state=self._apply_pause_state,
             release_unstarted=self._release_unstarted,
             interrupt=self._interrupt,
+            abandon=self._abandon,
+            abandoned=lambda: self._executor.abandoned,
         )
 
     # ------------------------------------------------------------------ public control
@@ -127,19 +139,21 @@ class Worker:
         """Ask the worker to shut down gracefully (what SIGTERM does)."""
         self._stopping.set()
         self._wake.set()
+        self._control.poke()
 
     def stuck_threads(self) -> int:
         """Handlers interrupted but still inside a C call (a long sleep): they block a clean exit."""
-        return self._slots.stuck()
+        return self._slots.stuck() + self._executor.abandoned
 
     # ------------------------------------------------------------------ lifecycle
 
     def run(self) -> None:
         """Register, start the helper threads and claim until stopped."""
-        self._register()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: self.stop())
             signal.signal(signal.SIGINT, lambda *_: self.stop())
+        if not self._register():
+            return
         writer = self._spawn(self._writer.run, "durable-writer")
         self._spawn(self._control.run, "durable-control")
         if Listener.available(self.using):
@@ -150,7 +164,7 @@ class Worker:
                 queues,
                 wake=self._wake,
                 stopping=self._stopping,
-                on_control=self._control.on_message,
+                on_control=self._control.poke,
             )
             self._spawn(listen.run, "durable-listen")
         logger.info("worker %s started: pools %s", self.id, ", ".join(map(str, self.pools)))
@@ -165,17 +179,30 @@ class Worker:
         thread.start()
         return thread
 
-    def _register(self) -> None:
-        mode = transitions.register_worker(
-            self.id,
-            host=self.host,
-            pid=self.pid,
-            queues=sorted({q for p in self.pools for q in (p.queues or [])}),
-            concurrency=sum(p.concurrency for p in self.pools),
-            paused=self._start_paused,
-        )
-        if mode is not None:
-            self._paused, self._pause_mode = True, mode
+    def _register(self) -> bool:
+        """Register in the worker registry, waiting for the database if it is not up yet.
+
+        False if the worker was stopped while it waited.
+        """
+        outage = Outage(f"worker {self.id}", self.using)
+        while not self._stopping.is_set():
+            try:
+                mode = transitions.register_worker(
+                    self.id,
+                    host=self.host,
+                    pid=self.pid,
+                    queues=sorted({q for p in self.pools for q in (p.queues or [])}),
+                    concurrency=sum(p.concurrency for p in self.pools),
+                    paused=self._start_paused,
+                )
+            except DatabaseError as exc:
+                self._stopping.wait(outage.failed(exc))
+                continue
+            outage.ok()
+            if mode is not None:
+                self._paused, self._pause_mode = True, mode
+            return True
+        return False
 
     def _shutdown(self, writer: threading.Thread) -> None:
         """Stop claiming, let running jobs finish within the grace period, release the rest."""
@@ -238,6 +265,29 @@ class Worker:
                 continue
             if execution.withdraw("released"):
                 self._writer.put(execution, release(execution.ctx))
+
+    def _abandon(self, execution: Execution) -> None:
+        """The handler ignored its interruption for too long (blocked in C): free its slot."""
+        self._executor.abandon(execution)
+        self._slots.settle(execution)
+        self.stats["abandoned"] += 1
+        abandoned = self._executor.abandoned
+        logger.warning(
+            "job %s: its handler did not stop within %g s of being interrupted (%s); abandoning its "
+            "thread and giving its slot to the next job (%d abandoned thread(s) in this worker)",
+            execution.ctx.id,
+            jobs_settings.INTERRUPT_GRACE_SECONDS,
+            execution.ctx.interrupted,
+            abandoned,
+        )
+        if abandoned > jobs_settings.MAX_ABANDONED_THREADS and not self.restart_requested:
+            logger.error(
+                "worker %s: %d abandoned threads (more than MAX_ABANDONED_THREADS): restarting",
+                self.id,
+                abandoned,
+            )
+            self.restart_requested = True
+            self.stop()
 
     def _interrupt(self, job_ids: list[int], reason: str) -> None:
         for execution in self._slots.find(job_ids):

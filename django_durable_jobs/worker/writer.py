@@ -23,7 +23,7 @@ from ..models import PauseMode, Status
 from ..state import execution as run_state
 from ..state.execution import Outcome
 from .execution import Execution
-from .health import reset_connection
+from .health import Outage, reachable, reset_connection
 from .slots import Slots
 
 logger = logging.getLogger("django_durable_jobs.worker")
@@ -82,24 +82,39 @@ class Writer:
         return batch, False
 
     def _write(self, batch: list[Finished]) -> None:
-        """Commit many outcomes in one transaction, then free their slots and send their signals."""
-        for attempt in range(5):
+        """Commit many outcomes in one transaction, then free their slots and send their signals.
+
+        While the database is away the writer waits for it (the jobs keep
+        their slots, and their leases if it comes back in time). An error with
+        the database up is retried a few times, one outcome at a time, so that
+        one bad row cannot sink the others.
+        """
+        outage = Outage("writer", self.using)
+        errors = 0
+        while True:
             try:
                 statuses = run_state.record(self.using, [outcome for _, outcome in batch])
+                outage.ok()
                 break
-            except DatabaseError:
-                logger.exception("writing %d outcomes failed (try %d)", len(batch), attempt + 1)
+            except DatabaseError as exc:
+                if not reachable(self.using):
+                    time.sleep(outage.failed(exc))
+                    continue
+                logger.exception("writing %d outcome(s) failed (try %d)", len(batch), errors + 1)
                 reset_connection(self.using)
-                if len(batch) > 1:  # one bad row (or a deadlock) must not sink the others
+                if len(batch) > 1:
                     for item in batch:
                         self._write([item])
                     return
-                time.sleep(0.2 * (attempt + 1))
-        else:
-            execution = batch[0][0]
-            logger.error("gave up writing the outcome of job %s; its lease will expire", execution.ctx.id)
-            self._slots.settle(execution)
-            return
+                errors += 1
+                if errors == 5:
+                    execution = batch[0][0]
+                    logger.error(
+                        "gave up writing the outcome of job %s; its lease will expire", execution.ctx.id
+                    )
+                    self._slots.settle(execution)
+                    return
+                time.sleep(0.2 * errors)
         for (execution, outcome), status in zip(batch, statuses, strict=True):
             self._slots.settle(execution)
             self._after_commit(execution, outcome, status)

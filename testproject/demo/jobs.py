@@ -267,3 +267,63 @@ def nap_fan(n: int, seconds: float) -> int:
     """Fan out n children in this job's queue, without retries, and add up their results."""
     children = [sub(nap_square, i, seconds) for i in range(n)]
     return sum(fan_out(children, queue=current_job().queue, retries=0).values())
+
+
+# Fault injection: jobs that use, hold or break the database connection (tests/e2e/test_worker_faults.py).
+
+
+def _query(sql: str) -> object:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()[0]
+
+
+@job("demo.db_touch")
+def db_touch() -> int:
+    """One tiny query on the worker thread's connection."""
+    return _query("SELECT 1")
+
+
+@job("demo.db_nap")
+def db_nap(seconds: float) -> int:
+    """Sit in database calls for ``seconds``: ``pg_sleep(0.05)`` on PostgreSQL, query + sleep on SQLite."""
+    from django.db import connection
+
+    postgres = connection.vendor == "postgresql"
+    deadline = time.monotonic() + seconds
+    queries = 0
+    while time.monotonic() < deadline:
+        if postgres:
+            _query("SELECT pg_sleep(0.05)")
+        else:
+            _query("SELECT 1")
+            time.sleep(0.05)
+        queries += 1
+    return queries
+
+
+@job("demo.block")
+def block(seconds: float) -> float:
+    """One C call of ``seconds`` (no bytecode runs meanwhile: an exception raised into it waits)."""
+    time.sleep(seconds)
+    return seconds
+
+
+@job("demo.retry_forever", retries=3)
+def retry_forever() -> None:
+    """Asks for a retry in 10**12 seconds (far beyond what a datetime holds)."""
+    raise RetryAfter(10**12, "come back in 31,000 years")
+
+
+@job("demo.nul_result")
+def nul_result() -> str:
+    """A result PostgreSQL's jsonb cannot store."""
+    return "nul\x00here"
+
+
+@job("demo.nul_error")
+def nul_error() -> None:
+    """An error message PostgreSQL's text cannot store."""
+    raise RuntimeError("bad\x00byte")

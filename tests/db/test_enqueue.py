@@ -153,7 +153,7 @@ def test_workers_are_notified_on_commit_only(many) -> None:
     import psycopg
     from django.db import connection
 
-    from django_durable_jobs.db import WORK_CHANNEL
+    from django_durable_jobs.storage.postgres import WORK_CHANNEL
 
     params = connection.get_connection_params()
     for key in ("cursor_factory", "context", "prepare_threshold"):

@@ -93,6 +93,13 @@ class Command(BaseCommand):
                 f"worker {worker.id} stopped: {stats['completed']} completed, {stats['failed']} failed, "
                 f"{stats['retried']} retried"
             )
+        if worker.restart_requested:
+            # Abandoned threads (handlers stuck in C calls) pile up in a process
+            # until it ends: start this command afresh in their place.
+            self.stdout.write(f"worker {worker.id}: restarting")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execv(sys.executable, [sys.executable, *sys.argv])
         if worker.stuck_threads():
             # Their jobs are already released or taken over and their writes are
             # fenced off; waiting for a C call (say a long sleep) to return would
