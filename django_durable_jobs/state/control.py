@@ -24,7 +24,7 @@ from ..exceptions import (
 from ..models import Job, PauseMode, QueueState, Status, Worker
 from ..storage import engine
 from ..validation import validate_queue_name
-from .common import interrupt_running, lock_matching, parse_mode
+from .common import lock_matching, parse_mode
 
 # --------------------------------------------------------------------------- queues
 
@@ -52,10 +52,7 @@ def pause_queue(
         state.paused, state.pause_mode, state.paused_at = True, mode, now
         state.paused_by, state.reason, state.paused_until, state.updated_at = by, reason, until, now
         state.save(using=using)
-        if mode == PauseMode.AGGRESSIVE:
-            interrupted = _release_running(using, Q(queue=queue), now)
-            interrupt_running(using, interrupted)
-        engine(using).notify_control()
+        _take_running(using, Q(queue=queue), mode, now)
         signals.send_on_commit(signals.queue_paused, using, queue=queue, mode=mode, by=by)
     return state
 
@@ -95,6 +92,14 @@ def is_queue_paused(queue: str) -> bool:
 
 def paused_queues() -> list[str]:
     return list(QueueState.objects.using(storage.alias()).filter(paused=True).values_list("queue", flat=True))
+
+
+def _take_running(using: str, where: Q, mode: PauseMode, now: datetime) -> None:
+    """After a pause: aggressive puts the matching running jobs back; either way workers are woken
+    (to stop those jobs' handlers, to give back what they claimed ahead, or to stop claiming)."""
+    if mode == PauseMode.AGGRESSIVE:
+        _release_running(using, where, now)
+    engine(using).notify_control()
 
 
 def _release_running(using: str, where: Q, now: datetime) -> list[int]:
@@ -142,10 +147,7 @@ def pause_worker(
         worker.paused, worker.pause_mode, worker.paused_at = True, mode, now
         worker.paused_by, worker.reason = by, reason
         worker.save(using=using)
-        if mode == PauseMode.AGGRESSIVE:
-            interrupted = _release_running(using, Q(worker_id=worker_id), now)
-            interrupt_running(using, interrupted)
-        engine(using).notify_control()
+        _take_running(using, Q(worker_id=worker_id), mode, now)
         signals.send_on_commit(signals.worker_paused, using, worker_id=worker_id, mode=mode, by=by)
     return worker
 
