@@ -51,8 +51,9 @@ class Execution:
         self.pool = pool
         self.worker_id = worker_id
         self.claimed_at = time.monotonic()
-        #: Set once the execution has nothing more to hand to the writer.
-        self.delivered = threading.Event()
+        #: The execution handed its outcome to the writer, or ended without one
+        #: (set under the lock of :class:`~.slots.Slots`).
+        self.delivered = False
         self._lock = threading.Lock()
         self._state = CLAIMED
         self._stopped = False  # interrupt() stopped the running handler

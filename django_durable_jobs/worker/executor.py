@@ -154,8 +154,8 @@ class Executor:
         if outcome is None:
             self._slots.settle(execution)
         else:
+            self._slots.delivered(execution)
             self._writer.put(execution, outcome)
-            execution.delivered.set()
 
     def _discard(self, execution: Execution) -> None:
         self._stats["discarded"] += 1

@@ -215,6 +215,7 @@ class Worker:
             # Only a handler this call stopped is released: one that finished in
             # the meantime hands its own outcome to the writer.
             if execution.interrupt("worker shutting down"):
+                self._slots.delivered(execution)
                 self._writer.put(execution, release(execution.ctx))
         self._wait(lambda: not self._slots.undelivered(), DELIVERY_WAIT_SECONDS)
         self._writer.stop()
@@ -264,6 +265,7 @@ class Worker:
             if wanted is not None and execution.ctx.queue not in wanted:
                 continue
             if execution.withdraw("released"):
+                self._slots.delivered(execution)
                 self._writer.put(execution, release(execution.ctx))
 
     def _abandon(self, execution: Execution) -> None:

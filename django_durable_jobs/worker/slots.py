@@ -21,16 +21,32 @@ class Slots:
         self._wake = wake
         self._lock = threading.Lock()
         self._executions: dict[int, Execution] = {}
+        self._awaiting = 0  # executions that have not handed over an outcome yet
 
     def add(self, execution: Execution) -> None:
         with self._lock:
             self._executions[execution.ctx.id] = execution
             execution.pool.outstanding += 1
+            self._awaiting += 1
+
+    def delivered(self, execution: Execution) -> None:
+        """The execution hands its outcome to the writer now (or ends without one)."""
+        with self._lock:
+            self._mark_delivered(execution)
+
+    def _mark_delivered(self, execution: Execution) -> None:
+        if not execution.delivered:
+            execution.delivered = True
+            self._awaiting -= 1
+
+    def awaiting(self) -> int:
+        """How many executions may still hand an outcome to the writer."""
+        return self._awaiting
 
     def settle(self, execution: Execution) -> None:
         """The execution is over and its outcome (if any) committed: free its slot."""
-        execution.delivered.set()
         with self._lock:
+            self._mark_delivered(execution)
             if self._executions.get(execution.ctx.id) is not execution:
                 return
             del self._executions[execution.ctx.id]
@@ -57,7 +73,7 @@ class Slots:
 
     def undelivered(self) -> list[Execution]:
         """Finished handlers whose outcome is not yet in the writer's hands."""
-        return [e for e in self.all() if e.finished and not e.delivered.is_set()]
+        return [e for e in self.all() if e.finished and not e.delivered]
 
     def owned(self) -> dict[int, str]:
         """Job id -> lease of every execution not interrupted (the leases to renew)."""

@@ -72,14 +72,20 @@ class Writer:
         batch = [first]
         deadline = time.monotonic() + jobs_settings.COMMIT_INTERVAL
         while len(batch) < jobs_settings.COMMIT_BATCH:
+            # Once every execution has handed over its outcome, waiting cannot grow the batch.
+            timeout = max(deadline - time.monotonic(), 0.0) if self._more_to_come() else 0.0
             try:
-                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 break
             if item is None:
                 return batch, True
             batch.append(item)
         return batch, False
+
+    def _more_to_come(self) -> bool:
+        """Whether some execution may still hand over an outcome (always, without slots)."""
+        return self._slots is None or self._slots.awaiting() > 0
 
     def _write(self, batch: list[Finished]) -> None:
         """Commit many outcomes in one transaction, then free their slots and send their signals.

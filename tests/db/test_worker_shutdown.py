@@ -23,6 +23,7 @@ from django_durable_jobs.state.execution import Outcome
 from django_durable_jobs.worker import Pool, Worker
 from django_durable_jobs.worker.execution import Execution
 from django_durable_jobs.worker.writer import Writer
+from tests.conftest import wait_for
 from tests.factories import FanOutFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,7 +74,7 @@ def test_shutdown_keeps_the_completion_of_a_child_that_finished_meanwhile(settin
     def interrupt_once_finished(self: Execution, reason: str) -> bool:
         if self.ctx.id == ids["child"] and reason == "worker shutting down":
             child_may_return.set()
-            assert self.delivered.wait(10), "the completion is in the writer's queue"
+            wait_for(lambda: self.delivered, timeout=10)  # the completion is in the writer's queue
         return interrupt(self, reason)
 
     stop_writer = Writer.stop
