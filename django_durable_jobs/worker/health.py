@@ -142,7 +142,3 @@ class Outage:
         if self._since is not None:
             logger.warning("%s: database back after %.1f s", self.what, time.monotonic() - self._since)
             self._since, self._delay = None, 0.1
-
-    @property
-    def ongoing(self) -> bool:
-        return self._since is not None
