@@ -18,6 +18,8 @@ _EXPORTS = {
     "DurableJobsError": "exceptions",
     "FailFast": "strategies",
     "FanOutFailed": "exceptions",
+    "InvalidType": "exceptions",
+    "InvalidValue": "exceptions",
     "JobAlreadyPaused": "exceptions",
     "JobInterrupted": "exceptions",
     "JobNotFound": "exceptions",

@@ -13,10 +13,14 @@ class DurableJobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from .conf import jobs_settings
+        from django.core import checks
+
+        from .conf import check_settings, jobs_settings, problems
         from .storage import sqlite
 
-        sqlite.configure(jobs_settings.DATABASE)
+        checks.register(check_settings)
+        if not problems():  # else the checks report them; the first use raises
+            sqlite.configure(jobs_settings.DATABASE)
         autodiscover_modules("jobs")
         from .scheduling import firing
 

@@ -74,12 +74,12 @@ except ImportError:  # Django 5.2: the django-tasks backport
     from django_tasks.exceptions import TaskResultDoesNotExist
     from django_tasks.signals import task_enqueued, task_finished, task_started
 
-from . import signals, storage
+from . import signals, storage, validation
 from .context import current_job
 from .enqueuing import build_job, insert_one
+from .exceptions import InvalidValue
 from .models import Job, Status
 from .registry import JobDefinition, register, register_resolver
-from .validation import validate_queue_name
 
 logger = logging.getLogger("django_durable_jobs.backend")
 
@@ -111,12 +111,10 @@ class DurableJobsBackend(BaseTaskBackend):
             raise InvalidTask(f"priority must be an integer, got {task.priority!r}.")
         super().validate_task(task)
         try:
-            validate_queue_name(task.queue_name)
-        except ValueError as exc:
+            validation.queue_name(task.queue_name, "queue_name")
+            validation.job_name(job_name(task), "job name")
+        except InvalidValue as exc:
             raise InvalidTask(str(exc)) from None
-        name_length = Job._meta.get_field("name").max_length
-        if len(job_name(task)) > name_length:
-            raise InvalidTask(f"the job name {job_name(task)!r} is longer than {name_length}.")
 
     def enqueue(self, task: Task, args: Iterable[Any], kwargs: dict[str, Any]) -> TaskResult:
         """Store a job for this call; JSON-only arguments (TypeError/ValueError otherwise)."""
@@ -159,7 +157,7 @@ class DurableJobsBackend(BaseTaskBackend):
             yield checks.Error(
                 f"{type(self).__name__} is configured in TASKS, but django_durable_jobs is not "
                 "in INSTALLED_APPS.",
-                id="django_durable_jobs.E001",
+                id="durable_jobs.E010",
             )
 
 

@@ -2,15 +2,20 @@
 
 ``jobs_settings.LEASE_SECONDS`` reads ``settings.DURABLE_JOBS`` the first time
 it is needed and is reset on ``setting_changed``, so ``override_settings``
-works in tests. An unknown key is an ``ImproperlyConfigured`` error.
+works in tests. A bad value (an unknown key, a wrong type, a number out of
+its range, see ``_RANGES``) is an ``ImproperlyConfigured`` error on first use,
+and a system check error ``durable_jobs.E001``… that ``manage.py check``,
+``runserver``, ``migrate`` and ``runjobs`` report with a hint.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
@@ -56,46 +61,156 @@ class JobsSettings:
     WORKER_DEAD_SECONDS: float = 60.0
     #: Database alias the job tables live in.
     DATABASE: str = "default"
+    #: Largest job arguments (args and kwargs as JSON, in bytes), checked at enqueue.
+    MAX_ARGS_BYTES: int = 1024 * 1024
+    #: Deepest nesting of lists and dicts in arguments and results.
+    MAX_NESTING: int = 64
+    #: A larger result is stored as a truncated preview with a marker.
+    MAX_RESULT_BYTES: int = 1024 * 1024
+    #: A longer error text (message and traceback) is stored cut in the middle.
+    MAX_ERROR_CHARS: int = 64 * 1024
 
 
-_INTS = {
-    "DEFAULT_RETRIES",
-    "CONCURRENCY",
-    "PREFETCH",
-    "COMMIT_BATCH",
-    "MAX_RECLAIMS",
-    "MAX_ABANDONED_THREADS",
+#: Seconds settings are capped at a year: longer would overflow a datetime somewhere.
+_YEAR = 366 * 24 * 3600.0
+#: (low, high) of each number; a float's bounds are inclusive, and it must be finite.
+_RANGES: dict[str, tuple[float, float]] = {
+    "DEFAULT_RETRIES": (0, 2**31 - 1),
+    "BACKOFF_BASE": (0, _YEAR),
+    "BACKOFF_MAX": (0, _YEAR),
+    "BACKOFF_JITTER": (0, 1),
+    "LEASE_SECONDS": (0.1, _YEAR),
+    "HEARTBEAT_SECONDS": (0.01, _YEAR),
+    "MAX_RECLAIMS": (0, 2**31 - 1),
+    "RECLAIM_SECONDS": (0.01, _YEAR),
+    "POLL_SECONDS": (0.01, _YEAR),
+    "CONTROL_POLL_SECONDS": (0.01, _YEAR),
+    "CONCURRENCY": (1, 1000),
+    "PREFETCH": (0, 10_000),
+    "SHUTDOWN_GRACE_SECONDS": (0, _YEAR),
+    "INTERRUPT_GRACE_SECONDS": (0, _YEAR),
+    "MAX_ABANDONED_THREADS": (0, 1000),
+    "COMMIT_BATCH": (1, 100_000),
+    "COMMIT_INTERVAL": (0, 10),
+    "WORKER_DEAD_SECONDS": (0.01, _YEAR),
+    "MAX_ARGS_BYTES": (1, 2**30),
+    "MAX_NESTING": (1, 200),
+    "MAX_RESULT_BYTES": (1024, 2**30),
+    "MAX_ERROR_CHARS": (1000, 2**24),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One bad ``DURABLE_JOBS`` value: what ``manage.py check`` reports."""
+
+    id: str
+    msg: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.msg} {self.hint}".strip()
+
+
+def problems(user: Any = None) -> list[Problem]:
+    """Every problem of ``settings.DURABLE_JOBS`` (or ``user``), as the system checks report them."""
+    if user is None:
+        user = getattr(settings, "DURABLE_JOBS", {}) or {}
+    if not isinstance(user, dict):
+        return [Problem("durable_jobs.E001", f"DURABLE_JOBS must be a dict, not {type(user).__name__}.")]
+    known = {f.name: f for f in fields(JobsSettings)}
+    found = []
+    unknown = sorted(set(user) - set(known))
+    if unknown:
+        found.append(
+            Problem(
+                "durable_jobs.E002",
+                f"Unknown DURABLE_JOBS key(s): {', '.join(map(repr, unknown))}.",
+                f"Known keys: {', '.join(sorted(known))}.",
+            )
+        )
+    for key, value in user.items():
+        if key in known and (problem := _value_problem(key, value, known[key].type)):
+            found.append(problem)
+    if found:
+        return found  # the relations below need every value to be sound
+    loaded = JobsSettings(**user)
+    if loaded.LEASE_SECONDS <= 2 * loaded.HEARTBEAT_SECONDS:
+        found.append(
+            Problem(
+                "durable_jobs.E006",
+                f"DURABLE_JOBS['LEASE_SECONDS'] ({loaded.LEASE_SECONDS}) must be longer than two "
+                f"heartbeats (HEARTBEAT_SECONDS = {loaded.HEARTBEAT_SECONDS}).",
+                "Otherwise one late heartbeat loses a live job's lease and the job runs twice.",
+            )
+        )
+    if loaded.WORKER_DEAD_SECONDS <= 2 * loaded.HEARTBEAT_SECONDS:
+        found.append(
+            Problem(
+                "durable_jobs.E007",
+                f"DURABLE_JOBS['WORKER_DEAD_SECONDS'] ({loaded.WORKER_DEAD_SECONDS}) must be longer than "
+                f"two heartbeats (HEARTBEAT_SECONDS = {loaded.HEARTBEAT_SECONDS}).",
+                "Otherwise live workers are shown as dead between two heartbeats.",
+            )
+        )
+    from .validation import queue_name  # validation reads these settings
+
+    try:
+        queue_name(loaded.DEFAULT_QUEUE, "DURABLE_JOBS['DEFAULT_QUEUE']")
+    except ValueError as exc:
+        found.append(Problem("durable_jobs.E008", f"{exc}.", "Use a name like 'default' or 'emails'."))
+    if loaded.DATABASE not in settings.DATABASES:
+        found.append(
+            Problem(
+                "durable_jobs.E009",
+                f"DURABLE_JOBS['DATABASE'] is {loaded.DATABASE!r}, which is not an alias in DATABASES.",
+                f"Use one of: {', '.join(map(repr, settings.DATABASES))}.",
+            )
+        )
+    return found
+
+
+def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
+    name = f"DURABLE_JOBS[{key!r}]"
+    if expected == "str":
+        if not isinstance(value, str):
+            return Problem("durable_jobs.E003", f"{name} must be a string, not {value!r}.")
+        return None
+    if expected == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        return Problem(
+            "durable_jobs.E003", f"{name} must be an integer, not {value!r}.", "Write it without a point."
+        )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Problem("durable_jobs.E003", f"{name} must be a number, not {value!r}.")
+    if not math.isfinite(value):
+        return Problem("durable_jobs.E004", f"{name} must be a finite number, not {value!r}.")
+    low, high = _RANGES[key]
+    if not low <= value <= high:
+        return Problem(
+            "durable_jobs.E005",
+            f"{name} is {value!r}, outside {low:g}..{high:g}.",
+            _HINTS.get(key, ""),
+        )
+    return None
+
+
+_HINTS = {
+    "CONCURRENCY": "A worker runs this many threads; start more runjobs processes for more.",
+    "POLL_SECONDS": "A shorter interval makes an idle worker spin; notifications wake it sooner anyway.",
+    "CONTROL_POLL_SECONDS": "A shorter interval makes an idle worker spin.",
 }
 
 
 def _load() -> JobsSettings:
-    user: Any = getattr(settings, "DURABLE_JOBS", {}) or {}
-    if not isinstance(user, dict):
-        raise ImproperlyConfigured("DURABLE_JOBS must be a dict.")
-    known = {f.name: f for f in fields(JobsSettings)}
-    unknown = sorted(set(user) - set(known))
-    if unknown:
-        raise ImproperlyConfigured(
-            f"Unknown DURABLE_JOBS key(s): {', '.join(unknown)}. Known keys: {', '.join(sorted(known))}."
-        )
-    for key, value in user.items():
-        expected = known[key].type
-        if expected == "str" and not isinstance(value, str):
-            raise ImproperlyConfigured(f"DURABLE_JOBS[{key!r}] must be a string, got {value!r}.")
-        if expected in ("int", "float"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ImproperlyConfigured(f"DURABLE_JOBS[{key!r}] must be a number, got {value!r}.")
-            if key in _INTS and value != int(value):
-                raise ImproperlyConfigured(f"DURABLE_JOBS[{key!r}] must be an integer.")
-            if value < 0:
-                raise ImproperlyConfigured(f"DURABLE_JOBS[{key!r}] must not be negative.")
-    loaded = JobsSettings(**user)
-    if loaded.HEARTBEAT_SECONDS >= loaded.LEASE_SECONDS:
-        raise ImproperlyConfigured(
-            "DURABLE_JOBS['HEARTBEAT_SECONDS'] must be shorter than LEASE_SECONDS, "
-            "or live jobs would lose their lease."
-        )
-    return loaded
+    found = problems()
+    if found:
+        raise ImproperlyConfigured(" ".join(f"{p} ({p.id})" for p in found))
+    return JobsSettings(**getattr(settings, "DURABLE_JOBS", {}) or {})
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """The system check (``manage.py check``, ``runserver``, ``migrate``, ``runjobs``)."""
+    return [checks.Error(p.msg, hint=p.hint or None, id=p.id) for p in problems()]
 
 
 class _LazySettings:

@@ -2,39 +2,57 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
+from . import validation
 from .conf import jobs_settings
+from .exceptions import InvalidValue
 from .models import Job
 from .state import inserts
-from .validation import check_json, validate_queue_name
 
 
 def check_arguments(definition: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    """Refuse arguments the handler could not take, or that would not come back from the database as given."""
     try:
         bound = definition.signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"bad arguments for job {definition.name!r}: {exc}") from None
     for param, value in bound.arguments.items():
-        check_json(definition.name, f"argument {param!r}", value)
+        validation.payload(f"argument {param!r} of job {definition.name!r}", value)
+    limit = jobs_settings.MAX_ARGS_BYTES
+    size = len(json.dumps(args).encode()) + len(json.dumps(kwargs).encode())
+    if size > limit:
+        raise InvalidValue(
+            f"arguments of job {definition.name!r}",
+            f"are {size:,} bytes of JSON, over the limit of {limit:,} (MAX_ARGS_BYTES)",
+        )
 
 
 def resolve_run_after(run_after: datetime | timedelta | None, now: datetime | None = None) -> datetime:
     now = now or timezone.now()
-    if run_after is None:
-        return now
-    if isinstance(run_after, timedelta):
-        return now + run_after
-    if isinstance(run_after, datetime):
-        if settings.USE_TZ and timezone.is_naive(run_after):
-            raise ValueError(f"run_after must be an aware datetime, got naive {run_after!r}")
-        return run_after
-    raise TypeError(f"run_after must be a datetime or timedelta, got {run_after!r}")
+    return now if run_after is None else validation.moment("run_after", run_after, now)
+
+
+def resolve_options(definition: Any) -> dict[str, Any]:
+    """The queue, priority, retries and unique key an enqueue of ``definition`` uses, validated."""
+    options = definition.options
+    retries = options.retries if options.retries is not None else definition.retries
+    priority = options.priority if options.priority is not None else definition.priority
+    return dict(
+        queue=validation.queue_name(options.queue or definition.queue or jobs_settings.DEFAULT_QUEUE),
+        priority=validation.integer("priority", priority),
+        max_retries=validation.integer(
+            "retries", jobs_settings.DEFAULT_RETRIES if retries is None else retries, 0, validation.INT32[1]
+        ),
+        unique_key=validation.optional_text(
+            "unique_key", options.unique_key, max_length=validation.UNIQUE_KEY_LENGTH
+        ),
+    )
 
 
 def build_job(
@@ -43,36 +61,25 @@ def build_job(
     kwargs: dict[str, Any],
     *,
     now: datetime | None = None,
+    options: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Job:
     """An unsaved, validated Job row for one call of ``definition``.
 
-    ``now``: the enqueue time; jobs enqueued together in one statement share it.
+    ``now``: the enqueue time; jobs enqueued together in one statement share
+    it, as they share ``options`` (:func:`resolve_options`).
     """
     args = list(args)
     check_arguments(definition, args, kwargs)
-    options = definition.options
-    queue = validate_queue_name(options.queue or definition.queue or jobs_settings.DEFAULT_QUEUE)
-    priority = options.priority if options.priority is not None else definition.priority
-    retries = options.retries if options.retries is not None else definition.retries
-    if retries is None:
-        retries = jobs_settings.DEFAULT_RETRIES
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise TypeError(f"priority must be an integer, got {priority!r}")
     now = now or timezone.now()
     fields: dict[str, Any] = dict(
         name=definition.name,
-        queue=queue,
-        priority=priority,
         args=args,
         kwargs=dict(kwargs),
-        max_retries=retries,
-        unique_key=options.unique_key,
-        run_after=resolve_run_after(options.run_after, now),
+        run_after=resolve_run_after(definition.options.run_after, now),
         created_at=now,
         updated_at=now,
+        **(options or resolve_options(definition)),
     )
     fields.update(extra)
     return new_job(fields)
@@ -102,6 +109,7 @@ def enqueue_many(
 ) -> list[Job]:
     jobs = []
     now = timezone.now()
+    options = resolve_options(definition)
     for position, call in enumerate(calls):
         if (
             isinstance(call, tuple | list)
@@ -114,7 +122,7 @@ def enqueue_many(
             raise TypeError(
                 f"enqueue_many() item {position} must be an (args, kwargs) pair, got {call!r:.100}"
             )
-        jobs.append(build_job(definition, args, kwargs, now=now))
+        jobs.append(build_job(definition, args, kwargs, now=now, options=options))
     return inserts.insert_many(jobs)
 
 

@@ -7,6 +7,23 @@ class DurableJobsError(Exception):
     """Base class of every error django-durable-jobs raises on purpose."""
 
 
+class InvalidValue(DurableJobsError, ValueError):
+    """A value given to the API, the command line or the admin breaks a limit.
+
+    Raised before anything is written. ``field`` names the argument, and the
+    message says which limit it breaks, e.g. ``queue: 'a\\x00b' contains a NUL
+    character``.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class InvalidType(InvalidValue, TypeError):
+    """An :class:`InvalidValue` of the wrong type (e.g. an argument that is not JSON)."""
+
+
 class JobNotFound(DurableJobsError):
     def __init__(self, job_id: object) -> None:
         super().__init__(f"job {job_id} does not exist")

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from .querysets import JobQuerySet, WorkerQuerySet, is_alive
 from .statuses import TERMINAL, UNFINISHED, PauseMode, Status
+from .validation import BY_LENGTH, NAME_LENGTH, QUEUE_LENGTH, UNIQUE_KEY_LENGTH, WORKER_ID_LENGTH
 
 __all__ = [
     "TERMINAL",
@@ -30,8 +31,8 @@ __all__ = [
 
 class Job(models.Model):
     id = models.BigAutoField(primary_key=True)
-    name = models.CharField(max_length=200, db_index=True)
-    queue = models.CharField(max_length=100, default="default")
+    name = models.CharField(max_length=NAME_LENGTH, db_index=True)
+    queue = models.CharField(max_length=QUEUE_LENGTH, default="default")
     priority = models.IntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     args = models.JSONField(default=list, blank=True)
@@ -46,17 +47,17 @@ class Job(models.Model):
     reclaims = models.PositiveIntegerField(
         default=0, help_text="Times a worker died while running it (see MAX_RECLAIMS)."
     )
-    unique_key = models.CharField(max_length=255, null=True, blank=True)
+    unique_key = models.CharField(max_length=UNIQUE_KEY_LENGTH, null=True, blank=True)
 
     # Ownership: a fresh token per claim; every write of the execution checks it.
     lease = models.CharField(max_length=32, null=True, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    worker_id = models.CharField(max_length=200, null=True, blank=True)
+    worker_id = models.CharField(max_length=WORKER_ID_LENGTH, null=True, blank=True)
 
     # Pause bookkeeping (job level). pause_requested marks a graceful pause of a running job.
     pause_requested = models.CharField(max_length=16, choices=PauseMode.choices, null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
-    paused_by = models.CharField(max_length=150, blank=True, default="")
+    paused_by = models.CharField(max_length=BY_LENGTH, blank=True, default="")
     pause_reason = models.TextField(blank=True, default="")
     pause_mode = models.CharField(max_length=16, choices=PauseMode.choices, blank=True, default="")
 
@@ -161,7 +162,7 @@ class Checkpoint(models.Model):
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="checkpoints")
     index = models.PositiveIntegerField()
-    target = models.CharField(max_length=200)
+    target = models.CharField(max_length=NAME_LENGTH)
     value = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -215,11 +216,11 @@ class FanOut(models.Model):
 class QueueState(models.Model):
     """Durable pause state of one queue; a missing row means "running"."""
 
-    queue = models.CharField(max_length=100, primary_key=True)
+    queue = models.CharField(max_length=QUEUE_LENGTH, primary_key=True)
     paused = models.BooleanField(default=False)
     pause_mode = models.CharField(max_length=16, choices=PauseMode.choices, blank=True, default="")
     paused_at = models.DateTimeField(null=True, blank=True)
-    paused_by = models.CharField(max_length=150, blank=True, default="")
+    paused_by = models.CharField(max_length=BY_LENGTH, blank=True, default="")
     reason = models.TextField(blank=True, default="")
     paused_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -235,7 +236,7 @@ class QueueState(models.Model):
 class Worker(models.Model):
     """The worker registry: one row per ``runjobs`` process."""
 
-    id = models.CharField(max_length=200, primary_key=True)
+    id = models.CharField(max_length=WORKER_ID_LENGTH, primary_key=True)
     host = models.CharField(max_length=255)
     pid = models.IntegerField()
     queues = models.JSONField(default=list, help_text="Queue names; empty means every queue.")
@@ -249,7 +250,7 @@ class Worker(models.Model):
     paused = models.BooleanField(default=False)
     pause_mode = models.CharField(max_length=16, choices=PauseMode.choices, blank=True, default="")
     paused_at = models.DateTimeField(null=True, blank=True)
-    paused_by = models.CharField(max_length=150, blank=True, default="")
+    paused_by = models.CharField(max_length=BY_LENGTH, blank=True, default="")
     reason = models.TextField(blank=True, default="")
 
     objects = WorkerQuerySet.as_manager()

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from . import validation
 from .exceptions import UnknownJob
-from .validation import validate_queue_name
 
 if TYPE_CHECKING:
     from .models import Job
@@ -63,7 +63,11 @@ class JobDefinition:
         retries: int | None = None,
         unique_key: str | None = None,
     ) -> JobDefinition:
-        """A copy of this definition whose enqueues use the given options."""
+        """A copy of this definition whose enqueues use the given options (checked now)."""
+        from django.utils import timezone
+
+        from . import enqueuing
+
         new_options = replace(
             self.options,
             **{
@@ -78,7 +82,11 @@ class JobDefinition:
                 if v is not None
             },
         )
-        return replace(self, options=new_options)
+        copy = replace(self, options=new_options)
+        enqueuing.resolve_options(copy)
+        if run_after is not None:
+            validation.moment("run_after", run_after, timezone.now())
+        return copy
 
     def enqueue(self, *args: Any, **kwargs: Any) -> Job:
         """Store a job that runs ``func(*args, **kwargs)`` and wake a worker after commit."""
@@ -123,13 +131,12 @@ def job(
     def decorate(f: Callable[..., Any]) -> JobDefinition:
         if not callable(f):
             raise TypeError(f"@job needs a function, got {f!r}")
-        if retries is not None and (not isinstance(retries, int) or retries < 0):
-            raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
-        if not isinstance(priority, int):
-            raise TypeError(f"priority must be an integer, got {priority!r}")
+        if retries is not None:
+            validation.integer("retries", retries, 0, validation.INT32[1])
+        validation.integer("priority", priority)
         if queue is not None:
-            validate_queue_name(queue)
-        job_name = name or f"{f.__module__}.{f.__qualname__}"
+            validation.queue_name(queue)
+        job_name = validation.job_name(name or f"{f.__module__}.{f.__qualname__}")
         definition = JobDefinition(
             func=f, name=job_name, queue=queue, priority=priority, retries=retries, schedule=schedule
         )

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from .conf import jobs_settings
 from .exceptions import RetryAfter
+from .validation import truncate_text
 
 #: The longest delay a retry may ask for; longer ones (``RetryAfter(10**12)``)
 #: are cut to it rather than overflow a datetime.
@@ -51,9 +52,11 @@ def describe_error(exc: BaseException) -> str:
     """``"module.Class: message"`` then the traceback: what ``Job.last_error`` keeps.
 
     A NUL character (which PostgreSQL cannot store in text) is written as
-    ``\\x00``, so the same error reads the same on every database.
+    ``\\x00``, so the same error reads the same on every database; a text
+    longer than ``MAX_ERROR_CHARS`` is cut in the middle, with a marker.
     """
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
     tb = "".join(traceback.format_exception(exc))
-    return f"{name}: {exc}\n\n{tb}".replace("\x00", "\\x00")
+    text = f"{name}: {exc}\n\n{tb}".replace("\x00", "\\x00")
+    return truncate_text(text, jobs_settings.MAX_ERROR_CHARS)

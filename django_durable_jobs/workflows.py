@@ -16,7 +16,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import storage
+from . import storage, validation
+from .conf import jobs_settings
 from .context import JobContext, current_job
 from .enqueuing import build_job
 from .exceptions import CheckpointMismatch, FanOutFailed, JobInterrupted
@@ -25,7 +26,6 @@ from .registry import JobDefinition, get_definition
 from .state import execution
 from .state import fanouts as fanout_rows
 from .strategies import FailFast, Strategy, from_json
-from .validation import check_json
 
 
 class Suspend(BaseException):  # noqa: N818 - control flow, not an error
@@ -117,7 +117,9 @@ def call(target: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwar
             f"step {step} of job {ctx.id} was recorded as a fan_out() but now calls {definition.name!r}"
         )
     value = _run_target(definition, args, kwargs)
-    check_json(definition.name, "the result of call()", value)
+    validation.dumps(
+        f"the result of call() of job {definition.name!r}", value, max_bytes=jobs_settings.MAX_RESULT_BYTES
+    )
     ctx.raise_if_interrupted()
     if not execution.save_checkpoint(storage.alias(), ctx.id, ctx.lease, step, definition.name, value):
         ctx.interrupted = ctx.interrupted or "lost lease"

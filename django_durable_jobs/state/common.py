@@ -13,7 +13,8 @@ from typing import Any
 
 from django.db.models import Q
 
-from ..exceptions import JobNotFound
+from .. import validation
+from ..exceptions import InvalidValue, JobNotFound
 from ..models import FanOut, Job, PauseMode, Status
 from ..storage import engine
 
@@ -22,7 +23,13 @@ def parse_mode(mode: PauseMode | str) -> PauseMode:
     try:
         return PauseMode(mode)
     except ValueError:
-        raise ValueError(f"pause mode must be 'graceful' or 'aggressive', not {mode!r}") from None
+        raise InvalidValue("mode", f"{validation.show(mode)} is not 'graceful' or 'aggressive'") from None
+
+
+def check_actor(by: Any, reason: Any = "") -> None:
+    """Who asks for a transition (``by``) and why: text the database can store."""
+    validation.text("by", by, max_length=validation.BY_LENGTH)
+    validation.text("reason", reason)
 
 
 def lock(using: str, *, fanouts: Iterable[int] = (), jobs: Iterable[int] = ()) -> list[Job]:
@@ -49,10 +56,7 @@ def lock(using: str, *, fanouts: Iterable[int] = (), jobs: Iterable[int] = ()) -
 def lock_job(using: str, job_id: Any) -> Job:
     """Lock one job for a person's transition: first the running fan-outs it
     belongs to or waits on, then the job itself."""
-    try:
-        row = Job.objects.using(using).filter(pk=job_id).values_list("pk", "fanout_id").first()
-    except (ValueError, TypeError):
-        row = None
+    row = Job.objects.using(using).filter(pk=validation.job_id(job_id)).values_list("pk", "fanout_id").first()
     if row is None:
         raise JobNotFound(job_id)
     pk, fanout_id = row

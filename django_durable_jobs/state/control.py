@@ -7,13 +7,13 @@ it sees the queue or worker unpaused.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from .. import signals, storage
+from .. import signals, storage, validation
 from ..exceptions import (
     QueueAlreadyPaused,
     QueueNotPaused,
@@ -23,8 +23,7 @@ from ..exceptions import (
 )
 from ..models import Job, PauseMode, QueueState, Status, Worker
 from ..storage import engine
-from ..validation import validate_queue_name
-from .common import lock_matching, parse_mode
+from .common import check_actor, lock_matching, parse_mode
 
 # --------------------------------------------------------------------------- queues
 
@@ -35,15 +34,19 @@ def pause_queue(
     *,
     by: str = "",
     reason: str = "",
-    until: datetime | None = None,
+    until: datetime | timedelta | None = None,
 ) -> QueueState:
-    """Stop claiming jobs of ``queue``; aggressive also puts its running jobs back."""
-    validate_queue_name(queue)
+    """Stop claiming jobs of ``queue``; aggressive also puts its running jobs back.
+
+    ``until`` (an aware datetime, or a timedelta from now) resumes it then.
+    """
+    validation.queue_name(queue)
     mode = parse_mode(mode)
-    if until is not None and timezone.is_naive(until):
-        raise ValueError(f"until must be an aware datetime, got {until!r}")
-    using = storage.alias()
+    check_actor(by, reason)
     now = timezone.now()
+    if until is not None:
+        until = validation.future("until", until, now)
+    using = storage.alias()
     with transaction.atomic(using=using):
         engine(using).block_claims()  # claims in flight finish first; later ones see the pause
         state, _ = QueueState.objects.using(using).select_for_update().get_or_create(queue=queue)
@@ -58,6 +61,8 @@ def pause_queue(
 
 
 def resume_queue(queue: str, *, by: str = "") -> QueueState:
+    validation.queue_name(queue)
+    check_actor(by)
     using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
@@ -87,6 +92,7 @@ def resume_due_queues(now: datetime | None = None) -> list[str]:
 
 
 def is_queue_paused(queue: str) -> bool:
+    validation.queue_name(queue)
     return QueueState.objects.using(storage.alias()).filter(queue=queue, paused=True).exists()
 
 
@@ -136,7 +142,9 @@ def pause_worker(
     worker_id: str, mode: PauseMode | str = PauseMode.GRACEFUL, *, by: str = "", reason: str = ""
 ) -> Worker:
     """Stop a worker claiming; aggressive also puts its running jobs back to pending."""
+    worker_id = validation.text("worker_id", worker_id, max_length=validation.WORKER_ID_LENGTH)
     mode = parse_mode(mode)
+    check_actor(by, reason)
     using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
@@ -153,6 +161,8 @@ def pause_worker(
 
 
 def resume_worker(worker_id: str, *, by: str = "") -> Worker:
+    worker_id = validation.text("worker_id", worker_id, max_length=validation.WORKER_ID_LENGTH)
+    check_actor(by)
     using = storage.alias()
     with transaction.atomic(using=using):
         worker = _lock_worker(using, worker_id)

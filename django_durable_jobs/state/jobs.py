@@ -14,12 +14,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .. import signals, storage
+from .. import signals, storage, validation
 from ..exceptions import CannotPauseStatus, DurableJobsError, JobAlreadyPaused, JobNotFound, JobNotPaused
 from ..models import TERMINAL, FanOut, Job, PauseMode, Status
 from ..storage import engine
 from . import fanouts
-from .common import interrupt_running, lock_job, parse_mode, take_from_execution
+from .common import check_actor, interrupt_running, lock_job, parse_mode, take_from_execution
 
 # --------------------------------------------------------------------------- jobs
 
@@ -63,6 +63,7 @@ def pause_job(
 ) -> Job:
     """Pause a job (see the table in the docs for what each status does)."""
     mode = parse_mode(mode)
+    check_actor(by, reason)
     using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
@@ -83,6 +84,7 @@ def pause_job(
 
 def resume_job(job_id: Any, *, by: str = "") -> Job:
     """Paused -> pending (or waiting, if its fan-out is unresolved)."""
+    check_actor(by)
     using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
@@ -106,6 +108,7 @@ def resume_job(job_id: Any, *, by: str = "") -> Job:
 
 def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
     """Cancel a job for good: interrupts it if running, cancels its fan-out children."""
+    check_actor(by, reason)
     using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
@@ -124,6 +127,7 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
 
 def retry_job(job_id: Any, *, by: str = "") -> Job:
     """Run a failed or cancelled job again, with its full retry budget."""
+    check_actor(by)
     using = storage.alias()
     now = timezone.now()
     with transaction.atomic(using=using):
@@ -141,13 +145,13 @@ def retry_job(job_id: Any, *, by: str = "") -> Job:
 
 def is_job_paused(job_id: Any) -> bool:
     try:
-        return Job.objects.using(storage.alias()).get(pk=job_id).status == Status.PAUSED
-    except (Job.DoesNotExist, ValueError, TypeError):
+        return Job.objects.using(storage.alias()).get(pk=validation.job_id(job_id)).status == Status.PAUSED
+    except Job.DoesNotExist:
         raise JobNotFound(job_id) from None
 
 
 def paused_jobs(queue: str | None = None) -> list[Job]:
     jobs = Job.objects.using(storage.alias()).filter(status=Status.PAUSED)
     if queue is not None:
-        jobs = jobs.filter(queue=queue)
+        jobs = jobs.filter(queue=validation.queue_name(queue))
     return list(jobs.order_by("id"))

@@ -9,11 +9,16 @@ from typing import Any
 
 from django.utils import timezone
 
+from .. import validation
+from ..conf import jobs_settings
 from ..context import JobContext
 from ..exceptions import NoRetry
 from ..retry import describe_error, retry_at, should_retry
 from ..state.execution import Outcome
-from ..validation import check_json
+
+#: The key that marks a stored result as a preview of one too large to keep.
+TRUNCATED = "__truncated__"
+PREVIEW_CHARS = 1000
 
 
 def _outcome(kind: str, ctx: JobContext, **fields: Any) -> Outcome:
@@ -21,12 +26,39 @@ def _outcome(kind: str, ctx: JobContext, **fields: Any) -> Outcome:
 
 
 def success(ctx: JobContext, result: Any) -> Outcome:
-    """The handler returned ``result``: complete, unless the result cannot be stored."""
+    """The handler returned ``result``: complete, unless the result cannot be stored.
+
+    A result the database cannot hold as given (not JSON, a NUL character)
+    fails the job at once, with an error saying why: the handler has run, and
+    running it again would give the same. A result that is merely too large
+    or too deep is stored as a preview (:func:`stored_result`).
+    """
     try:
-        check_json(ctx.name, "the result", result)
-    except (TypeError, ValueError) as exc:
+        result = stored_result(result)
+    except ValueError as exc:
         return _outcome("fail_now", ctx, error=describe_error(exc))
     return _outcome("complete", ctx, result=result)
+
+
+def stored_result(result: Any) -> Any:
+    """``result``, or a marked stand-in if it is over ``MAX_RESULT_BYTES`` or ``MAX_NESTING``."""
+    try:
+        encoded = validation.dumps("result", result)
+    except validation.TooDeep:
+        return {
+            TRUNCATED: f"the result was nested more than {jobs_settings.MAX_NESTING} levels deep "
+            "(MAX_NESTING) and was not kept"
+        }
+    limit = jobs_settings.MAX_RESULT_BYTES
+    if len(encoded) * 4 <= limit or len(encoded.encode()) <= limit:
+        return result
+    return {
+        TRUNCATED: (
+            f"the result was {len(encoded.encode()):,} bytes of JSON, over MAX_RESULT_BYTES ({limit:,}); "
+            f"'preview' holds its first {PREVIEW_CHARS:,} characters"
+        ),
+        "preview": encoded[:PREVIEW_CHARS],
+    }
 
 
 def failure(ctx: JobContext, exc: BaseException) -> Outcome:

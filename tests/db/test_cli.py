@@ -6,9 +6,9 @@ from io import StringIO
 
 import pytest
 from demo import jobs as demo
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.test import override_settings
-from django.utils.connection import ConnectionDoesNotExist
 
 from django_durable_jobs.models import Job, QueueState, Status, Worker
 
@@ -79,5 +79,5 @@ def test_status_counts_jobs_per_queue_and_tells_live_workers_from_dead_ones() ->
 
 def test_status_reads_the_job_tables_database() -> None:
     with override_settings(DURABLE_JOBS={"DATABASE": "jobs_elsewhere"}):
-        with pytest.raises(ConnectionDoesNotExist, match="jobs_elsewhere"):
+        with pytest.raises(ImproperlyConfigured, match="jobs_elsewhere"):
             run("status")

@@ -81,7 +81,7 @@ def test_pause_errors() -> None:
         pause_job(999999)
     with pytest.raises(JobNotFound):
         resume_job(999999)
-    with pytest.raises(ValueError, match="pause mode"):
+    with pytest.raises(ValueError, match="is not 'graceful' or 'aggressive'"):
         pause_job(job.pk, mode="gently")
 
 

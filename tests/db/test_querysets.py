@@ -60,7 +60,7 @@ def test_alive_and_dead_default_to_now_and_split_every_worker() -> None:
 def test_alive_follows_the_worker_dead_seconds_setting() -> None:
     worker = WorkerFactory(heartbeat_at=timezone.now() - timedelta(seconds=10))
     assert ids(workers().alive()) == {worker.pk}
-    with override_settings(DURABLE_JOBS={"WORKER_DEAD_SECONDS": 5}):
+    with override_settings(DURABLE_JOBS={"WORKER_DEAD_SECONDS": 5, "HEARTBEAT_SECONDS": 1}):
         assert ids(workers().alive()) == set()
         assert ids(workers().dead()) == {worker.pk}
         assert not Worker.objects.get(pk=worker.pk).is_alive()

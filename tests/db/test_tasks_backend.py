@@ -123,7 +123,7 @@ def test_get_result_of_an_unknown_id_raises_task_result_does_not_exist() -> None
 
 
 def test_a_non_json_argument_is_refused_naming_it() -> None:
-    with pytest.raises(TypeError, match=r"argument 'b' of job 'tasks:demo.tasks.add' is not JSON"):
+    with pytest.raises(TypeError, match=r"argument 'b' of job 'tasks:demo.tasks.add': object .* is not JSON"):
         tasks.add.enqueue(1, object())
     with pytest.raises(TypeError, match="bad arguments"):
         tasks.add.enqueue(1)

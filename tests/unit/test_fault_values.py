@@ -9,7 +9,7 @@ import pytest
 
 from django_durable_jobs import RetryAfter
 from django_durable_jobs.retry import MAX_RETRY_DELAY, describe_error, retry_at
-from django_durable_jobs.validation import check_json
+from django_durable_jobs.validation import payload
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -38,9 +38,9 @@ def test_an_error_with_a_nul_character_is_stored_readably() -> None:
 @pytest.mark.parametrize("value", ["a\x00b", {"k\x00": 1}, [["deep", {"x": "\x00"}]], "\\\x00"])
 def test_json_with_a_nul_character_is_refused(value: object) -> None:
     with pytest.raises(ValueError, match="NUL character"):
-        check_json("demo.noop", "the result", value)
+        payload("result", value, max_nesting=64)
 
 
 @pytest.mark.parametrize("value", ["a\\u0000b", "\\\\u0000", {"u0000": "\\"}])
 def test_text_that_only_looks_like_an_escaped_nul_is_accepted(value: object) -> None:
-    check_json("demo.noop", "the result", value)
+    payload("result", value, max_nesting=64)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import re
-from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,26 +20,11 @@ from django_durable_jobs import (
     retry_job,
 )
 from django_durable_jobs.conf import jobs_settings
-from django_durable_jobs.exceptions import DurableJobsError
+from django_durable_jobs.exceptions import DurableJobsError, InvalidValue
+from django_durable_jobs.management.arguments import duration, refuse
 from django_durable_jobs.models import Job, QueueState, Worker
 from django_durable_jobs.statuses import PauseMode, Status
-
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def duration(value: str) -> timedelta:
-    """``30s``, ``30m``, ``2h`` or ``1d``."""
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a duration like 30s, 30m, 2h or 1d")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def job_id(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not a job id")
-    return int(value)
+from django_durable_jobs.validation import job_id
 
 
 class Command(BaseCommand):
@@ -54,23 +37,23 @@ class Command(BaseCommand):
             p.add_argument("--mode", choices=[m.value for m in PauseMode], default=PauseMode.GRACEFUL)
             p.add_argument("--reason", default="")
 
-        for name, target, kind in [
-            ("pause-job", "job", job_id),
-            ("resume-job", "job", job_id),
-            ("cancel-job", "job", job_id),
-            ("retry-job", "job", job_id),
-            ("pause-queue", "queue", str),
-            ("resume-queue", "queue", str),
-            ("pause-worker", "worker", str),
-            ("resume-worker", "worker", str),
+        for name, target in [
+            ("pause-job", "job"),
+            ("resume-job", "job"),
+            ("cancel-job", "job"),
+            ("retry-job", "job"),
+            ("pause-queue", "queue"),
+            ("resume-queue", "queue"),
+            ("pause-worker", "worker"),
+            ("resume-worker", "worker"),
         ]:
             p = sub.add_parser(name, help=f"{name.replace('-', ' ')}")
-            p.add_argument(target, type=kind)
+            p.add_argument(target)
             p.add_argument("--by", default=getpass.getuser(), help="Who does it (default: you).")
             if name.startswith("pause-"):
                 pausing(p)
             if name == "pause-queue":
-                p.add_argument("--until", type=duration, help="Auto-resume after e.g. 30m.")
+                p.add_argument("--until", help="Auto-resume after e.g. 30m.")
         sub.add_parser("status", help="Queues with counts per status, and live workers.")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
@@ -78,6 +61,8 @@ class Command(BaseCommand):
             return self.status()
         by = options["by"]
         try:
+            if "job" in options:
+                options["job"] = job_id(options["job"], field="job")
             if action == "pause-job":
                 job = pause_job(options["job"], options["mode"], by=by, reason=options["reason"])
                 self.ok(f"job {job.pk}: {job.status}{' (pause requested)' if job.pause_requested else ''}")
@@ -88,7 +73,7 @@ class Command(BaseCommand):
             elif action == "retry-job":
                 self.ok(f"job {options['job']}: {retry_job(options['job'], by=by).status}")
             elif action == "pause-queue":
-                until = timezone.now() + options["until"] if options["until"] else None
+                until = duration("--until", options["until"]) if options["until"] is not None else None
                 pause_queue(options["queue"], options["mode"], by=by, reason=options["reason"], until=until)
                 self.ok(f"queue {options['queue']!r} paused ({options['mode']})")
             elif action == "resume-queue":
@@ -100,8 +85,10 @@ class Command(BaseCommand):
             elif action == "resume-worker":
                 resume_worker(options["worker"], by=by)
                 self.ok(f"worker {options['worker']!r} resumed")
-        except (DurableJobsError, ValueError) as exc:
-            raise CommandError(str(exc)) from exc
+        except InvalidValue as exc:
+            raise refuse(exc) from None
+        except DurableJobsError as exc:
+            raise CommandError(str(exc)) from None
 
     def ok(self, message: str) -> None:
         self.stdout.write(self.style.SUCCESS(message))

@@ -9,29 +9,18 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from django_durable_jobs import validation
 from django_durable_jobs.conf import jobs_settings
-from django_durable_jobs.validation import validate_queue_name
+from django_durable_jobs.exceptions import InvalidValue
+from django_durable_jobs.management.arguments import count, refuse
 from django_durable_jobs.worker import Pool, Worker
-
-
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def queue_spec(value: str) -> tuple[str, int | None]:
     """``NAME`` or ``NAME:CONCURRENCY``."""
-    name, _, count = value.partition(":")
-    try:
-        validate_queue_name(name)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return name, positive_int(count) if count else None
+    name, _, slots = value.partition(":")
+    validation.queue_name(name, "--queue")
+    return name, count(f"--queue {name}", slots) if slots else None
 
 
 def build_pools(specs: list[tuple[str, int | None]], concurrency: int) -> list[Pool]:
@@ -57,7 +46,6 @@ class Command(BaseCommand):
             "--queue",
             "-q",
             action="append",
-            type=queue_spec,
             default=[],
             metavar="NAME[:CONCURRENCY]",
             help="Queue to serve, optionally with its own slot count; repeatable. Default: every queue.",
@@ -65,7 +53,6 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency",
             "-c",
-            type=positive_int,
             default=None,
             help="Slots shared by queues without their own count (default: DURABLE_JOBS['CONCURRENCY']).",
         )
@@ -75,11 +62,24 @@ class Command(BaseCommand):
         parser.add_argument("--worker-id", default=None, help="Registry id (default: host:pid:random).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        concurrency = options["concurrency"] or jobs_settings.CONCURRENCY
-        pools = build_pools(options["queue"], concurrency)
+        try:
+            specs = [queue_spec(value) for value in options["queue"]]
+            concurrency = (
+                count("--concurrency", options["concurrency"])
+                if options["concurrency"] is not None
+                else jobs_settings.CONCURRENCY
+            )
+            worker_id = options["worker_id"]
+            if worker_id is not None:
+                validation.text(
+                    "--worker-id", worker_id, max_length=validation.WORKER_ID_LENGTH, required=True
+                )
+        except InvalidValue as exc:
+            raise refuse(exc) from None
+        pools = build_pools(specs, concurrency)
         worker = Worker(
             pools,
-            worker_id=options["worker_id"],
+            worker_id=worker_id,
             scheduler=options["scheduler"],
             burst=options["burst"],
             paused=options["paused"],
