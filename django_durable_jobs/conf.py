@@ -132,6 +132,23 @@ def problems(user: Any = None) -> list[Problem]:
     for key, value in user.items():
         if key in known and (problem := _value_problem(key, value, known[key].type)):
             found.append(problem)
+    from .validation import queue_name  # validation reads these settings
+
+    queue = user.get("DEFAULT_QUEUE", JobsSettings.DEFAULT_QUEUE)
+    if isinstance(queue, str):
+        try:
+            queue_name(queue, "DURABLE_JOBS['DEFAULT_QUEUE']")
+        except ValueError as exc:
+            found.append(Problem("durable_jobs.E008", f"{exc}.", "Use a name like 'default' or 'emails'."))
+    database = user.get("DATABASE", JobsSettings.DATABASE)
+    if isinstance(database, str) and database not in settings.DATABASES:
+        found.append(
+            Problem(
+                "durable_jobs.E009",
+                f"DURABLE_JOBS['DATABASE'] is {database!r}, which is not an alias in DATABASES.",
+                f"Use one of: {', '.join(map(repr, settings.DATABASES))}.",
+            )
+        )
     if found:
         return found  # the relations below need every value to be sound
     loaded = JobsSettings(**user)
@@ -151,20 +168,6 @@ def problems(user: Any = None) -> list[Problem]:
                 f"DURABLE_JOBS['WORKER_DEAD_SECONDS'] ({loaded.WORKER_DEAD_SECONDS}) must be longer than "
                 f"two heartbeats (HEARTBEAT_SECONDS = {loaded.HEARTBEAT_SECONDS}).",
                 "Otherwise live workers are shown as dead between two heartbeats.",
-            )
-        )
-    from .validation import queue_name  # validation reads these settings
-
-    try:
-        queue_name(loaded.DEFAULT_QUEUE, "DURABLE_JOBS['DEFAULT_QUEUE']")
-    except ValueError as exc:
-        found.append(Problem("durable_jobs.E008", f"{exc}.", "Use a name like 'default' or 'emails'."))
-    if loaded.DATABASE not in settings.DATABASES:
-        found.append(
-            Problem(
-                "durable_jobs.E009",
-                f"DURABLE_JOBS['DATABASE'] is {loaded.DATABASE!r}, which is not an alias in DATABASES.",
-                f"Use one of: {', '.join(map(repr, settings.DATABASES))}.",
             )
         )
     return found
@@ -188,10 +191,14 @@ def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
     if not low <= value <= high:
         return Problem(
             "durable_jobs.E005",
-            f"{name} is {value!r}, outside {low:g}..{high:g}.",
+            f"{name} is {value!r}, outside {_number(low)}..{_number(high)}.",
             _HINTS.get(key, ""),
         )
     return None
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
 _HINTS = {

@@ -327,3 +327,30 @@ def nul_result() -> str:
 def nul_error() -> None:
     """An error message PostgreSQL's text cannot store."""
     raise RuntimeError("bad\x00byte")
+
+
+@job("demo.big_result")
+def big_result(size: int) -> str:
+    """A result over MAX_RESULT_BYTES: stored as a marked preview."""
+    return "x" * size
+
+
+@job("demo.deep_result")
+def deep_result(depth: int) -> list:
+    """A result nested deeper than MAX_NESTING."""
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@job("demo.long_error")
+def long_error(size: int) -> None:
+    """An error text over MAX_ERROR_CHARS: stored cut in the middle."""
+    raise ValueError("start" + "e" * size + "end")
+
+
+@job("demo.echo")
+def echo(value: object = None, **extra: object) -> object:
+    """Returns what it was given (to check arguments come back as given)."""
+    return value

@@ -1,0 +1,116 @@
+"""``DURABLE_JOBS`` is checked by Django's system checks: every bad value, with an id and a hint."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from django_durable_jobs.conf import check_settings, jobs_settings
+
+MANAGE = Path(__file__).resolve().parents[2] / "testproject" / "manage.py"
+
+BAD = [
+    (
+        {"LEASE_SECONDS": math.nan},
+        "durable_jobs.E004",
+        "DURABLE_JOBS['LEASE_SECONDS'] must be a finite number",
+    ),
+    ({"LEASE_SECONDS": math.inf}, "durable_jobs.E004", "must be a finite number, not inf"),
+    ({"BACKOFF_BASE": math.nan}, "durable_jobs.E004", "DURABLE_JOBS['BACKOFF_BASE'] must be a finite number"),
+    (
+        {"BACKOFF_BASE": -math.inf},
+        "durable_jobs.E004",
+        "DURABLE_JOBS['BACKOFF_BASE'] must be a finite number",
+    ),
+    ({"CONCURRENCY": 0}, "durable_jobs.E005", "DURABLE_JOBS['CONCURRENCY'] is 0, outside 1..1000"),
+    ({"CONCURRENCY": 100_000}, "durable_jobs.E005", "DURABLE_JOBS['CONCURRENCY'] is 100000, outside 1..1000"),
+    ({"POLL_SECONDS": 0}, "durable_jobs.E005", "DURABLE_JOBS['POLL_SECONDS'] is 0, outside 0.01.."),
+    ({"CONTROL_POLL_SECONDS": 0}, "durable_jobs.E005", "DURABLE_JOBS['CONTROL_POLL_SECONDS'] is 0, outside"),
+    ({"CONTROL_POLL_SECONDS": 0.001}, "durable_jobs.E005", "is 0.001, outside 0.01.."),
+    ({"DEFAULT_QUEUE": "a:b"}, "durable_jobs.E008", "DURABLE_JOBS['DEFAULT_QUEUE']: 'a:b' may not contain"),
+    ({"DEFAULT_QUEUE": 5}, "durable_jobs.E003", "DURABLE_JOBS['DEFAULT_QUEUE'] must be a string, not 5"),
+    (
+        {"DEFAULT_RETRIES": 2.0},
+        "durable_jobs.E003",
+        "DURABLE_JOBS['DEFAULT_RETRIES'] must be an integer, not 2.0",
+    ),
+    ({"DEFAULT_RETRIES": True}, "durable_jobs.E003", "must be an integer, not True"),
+    ({"DATABASE": "nope"}, "durable_jobs.E009", "DURABLE_JOBS['DATABASE'] is 'nope', which is not an alias"),
+    (
+        {"WORKER_DEAD_SECONDS": 4, "HEARTBEAT_SECONDS": 5},
+        "durable_jobs.E007",
+        "DURABLE_JOBS['WORKER_DEAD_SECONDS'] (4) must be longer than two heartbeats",
+    ),
+    (
+        {"LEASE_SECONDS": 9, "HEARTBEAT_SECONDS": 5},
+        "durable_jobs.E006",
+        "DURABLE_JOBS['LEASE_SECONDS'] (9) must be longer than two heartbeats",
+    ),
+    ({"MAX_ARGS_BYTES": 0}, "durable_jobs.E005", "DURABLE_JOBS['MAX_ARGS_BYTES'] is 0, outside"),
+    ({"MAX_NESTING": 10_000}, "durable_jobs.E005", "DURABLE_JOBS['MAX_NESTING'] is 10000, outside 1..200"),
+    ({"LEASE_SECOND": 5}, "durable_jobs.E002", "Unknown DURABLE_JOBS key(s): 'LEASE_SECOND'."),
+]
+
+
+@pytest.mark.parametrize("value, check_id, message", BAD, ids=[str(case[0]) for case in BAD])
+def test_every_bad_setting_is_reported_by_the_system_checks(settings, value, check_id, message) -> None:
+    settings.DURABLE_JOBS = value
+    errors = check_settings()
+    assert [(e.id, message in e.msg or e.msg) for e in errors] == [(check_id, True)]
+    with pytest.raises(ImproperlyConfigured, match=check_id):  # and its first use refuses it
+        _ = jobs_settings.CONCURRENCY
+
+
+def test_the_check_reports_every_problem_at_once(settings) -> None:
+    settings.DURABLE_JOBS = {"CONCURRENCY": 0, "POLL_SECONDS": math.nan, "DATABASE": 3}
+    assert sorted(e.id for e in check_settings()) == [
+        "durable_jobs.E003",
+        "durable_jobs.E004",
+        "durable_jobs.E005",
+    ]
+    with pytest.raises(SystemCheckError, match="CONCURRENCY") as caught:
+        call_command("check")
+    assert "POLL_SECONDS" in str(caught.value) and "HINT" in str(caught.value)
+
+
+def test_a_dict_is_required(settings) -> None:
+    settings.DURABLE_JOBS = [("CONCURRENCY", 2)]
+    assert [e.id for e in check_settings()] == ["durable_jobs.E001"]
+
+
+def test_good_settings_pass(settings) -> None:
+    settings.DURABLE_JOBS = {
+        "CONCURRENCY": 1000,
+        "POLL_SECONDS": 0.01,
+        "LEASE_SECONDS": 2.1,
+        "HEARTBEAT_SECONDS": 1,
+    }
+    assert check_settings() == []
+
+
+def run_manage(*argv: str, extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DJJ_DB": "sqlite", "DJJ_EXTRA_SETTINGS": extra}
+    return subprocess.run(
+        [sys.executable, str(MANAGE), *argv], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_manage_py_check_and_runjobs_report_bad_settings() -> None:
+    """The real commands, as a user runs them: nothing starts, every problem is named."""
+    extra = '{"CONCURRENCY": 0, "POLL_SECONDS": 0, "DEFAULT_QUEUE": "a:b"}'
+    check = run_manage("check", extra=extra)
+    assert check.returncode == 1, check.stderr
+    for expected in ("durable_jobs.E005", "CONCURRENCY", "POLL_SECONDS", "durable_jobs.E008"):
+        assert expected in check.stderr, check.stderr
+    assert "Traceback" not in check.stderr
+    runjobs = run_manage("runjobs", "--burst", extra=extra)
+    assert runjobs.returncode == 1, runjobs.stderr
+    assert "durable_jobs.E005" in runjobs.stderr and "Traceback" not in runjobs.stderr
