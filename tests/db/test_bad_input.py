@@ -4,6 +4,8 @@ and nothing is written (issue 11). Run on both databases by the suite."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -301,3 +303,52 @@ def test_commands_refuse_bad_values_with_status_2(argv: tuple[str, ...], error: 
     assert error in str(exc), str(exc)
     assert exc.returncode == 2
     assert "\n" not in str(exc)
+
+
+# --------------------------------------------------------------------------- the Tasks backend
+
+
+@pytest.mark.usefixtures("durable_tasks")
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (
+            lambda t: t.greet.enqueue("a\x00b"),
+            r"^argument 'name' of job 'tasks:demo.tasks.greet': 'a\\x00b' contains",
+        ),
+        (lambda t: t.greet.enqueue("x", greeting={1: 2}), r"dict key 1 is not a string"),
+        (lambda t: t.add.enqueue(nested(100), 1), r"is nested more than 64 levels deep \(MAX_NESTING\)$"),
+    ],
+)
+def test_the_tasks_backend_refuses_like_enqueue(
+    call: Callable[[Any], Any], error: str, unchanged: None
+) -> None:
+    from demo import tasks
+
+    with pytest.raises(InvalidValue, match=error):
+        call(tasks)
+
+
+# --------------------------------------------------------------------------- a real command line
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["runjobs", "-c", "99999999999"], "CommandError: --concurrency: 99999999999 is outside 1..1000"),
+        (["runjobs", "-q", "a:99999999999"], "CommandError: --queue a: 99999999999 is outside 1..1000"),
+        (
+            ["durablejobs", "pause-job", "abc"],
+            "CommandError: job: 'abc' is not a job id (a positive integer)",
+        ),
+    ],
+)
+def test_a_bad_value_on_the_command_line_is_one_line_and_status_2(
+    worker_env, argv: list[str], line: str
+) -> None:
+    from ..conftest import MANAGE
+
+    done = subprocess.run(
+        [sys.executable, str(MANAGE), *argv], env=worker_env, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr.strip(), done.stdout) == (2, line, "")
