@@ -22,15 +22,23 @@ def check_arguments(definition: Any, args: Sequence[Any], kwargs: dict[str, Any]
         bound = definition.signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"bad arguments for job {definition.name!r}: {exc}") from None
-    for param, value in bound.arguments.items():
-        validation.payload(f"argument {param!r} of job {definition.name!r}", value)
-    limit = jobs_settings.MAX_ARGS_BYTES
-    size = len(json.dumps(args).encode()) + len(json.dumps(kwargs).encode())
-    if size > limit:
-        raise InvalidValue(
-            f"arguments of job {definition.name!r}",
-            f"are {size:,} bytes of JSON, over the limit of {limit:,} (MAX_ARGS_BYTES)",
-        )
+    limit, nesting = jobs_settings.MAX_ARGS_BYTES, jobs_settings.MAX_NESTING
+    size = validation.size_bound([args, kwargs], nesting + 2)  # args and kwargs are two levels
+    if size is None:  # something to refuse: find it, naming the argument
+        for param, value in bound.arguments.items():
+            validation.payload(f"argument {param!r} of job {definition.name!r}", value, max_nesting=nesting)
+    if size is None or size > limit:
+        try:
+            size = len(json.dumps(args)) + len(json.dumps(kwargs))
+        except (TypeError, ValueError) as exc:  # e.g. an int with more digits than Python converts
+            raise InvalidValue(
+                f"arguments of job {definition.name!r}", f"cannot be written as JSON: {exc}"
+            ) from None
+        if size > limit:
+            raise InvalidValue(
+                f"arguments of job {definition.name!r}",
+                f"are {size:,} bytes of JSON, over the limit of {limit:,} (MAX_ARGS_BYTES)",
+            )
 
 
 def resolve_run_after(run_after: datetime | timedelta | None, now: datetime | None = None) -> datetime:

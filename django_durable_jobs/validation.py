@@ -127,6 +127,56 @@ def payload(field: str, value: Any, *, max_nesting: int | None = None) -> None:
         from .conf import jobs_settings
 
         max_nesting = jobs_settings.MAX_NESTING
+    if size_bound(value, max_nesting) is None:
+        _find_problem(field, value, max_nesting)
+
+
+def size_bound(value: Any, max_nesting: int) -> int | None:
+    """An upper bound of ``len(json.dumps(value))``, or None if :func:`payload` would refuse it.
+
+    The fast path of every enqueue: exact types only, no error text. Anything
+    unusual (a subclass, a problem) returns None and takes the slow path
+    that finds the problem and names it. A character takes at most 12 bytes
+    of JSON (a surrogate pair as two ``\\uXXXX`` escapes).
+    """
+    total = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return None
+            total += 12 * len(item) + 2
+        elif item is None or kind is bool:
+            total += 5
+        elif kind is int:
+            if not -(2**64) < item < 2**64:
+                return None  # let json.dumps decide about huge numbers
+            total += 21
+        elif kind is float:
+            if item - item != 0:  # NaN or infinity
+                return None
+            total += 24
+        elif kind is list or kind is tuple or kind is dict:
+            if depth >= max_nesting:
+                return None
+            total += 2 + 2 * len(item)
+            if kind is dict:
+                for key, child in item.items():
+                    if type(key) is not str or "\x00" in key:
+                        return None
+                    total += 12 * len(key) + 4
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        else:
+            return None
+    return total
+
+
+def _find_problem(field: str, value: Any, max_nesting: int) -> None:
+    """Raise the error :func:`payload` names for ``value``, walking it with paths."""
     stack: list[tuple[Any, int, str]] = [(value, 0, field)]
     while stack:
         item, depth, path = stack.pop()
@@ -170,7 +220,7 @@ def dumps(field: str, value: Any, *, max_bytes: int | None = None, setting: str 
         size = len(encoded.encode())
         if size > max_bytes:
             raise InvalidValue(
-                field, f"is {size:,} bytes of JSON, over the limit of {max_bytes:,} (MAX_ARGS_BYTES)"
+                field, f"is {size:,} bytes of JSON, over the limit of {max_bytes:,} ({setting})"
             )
     return encoded
 

@@ -352,3 +352,20 @@ def test_a_bad_value_on_the_command_line_is_one_line_and_status_2(
         [sys.executable, str(MANAGE), *argv], env=worker_env, capture_output=True, text=True, timeout=60
     )
     assert (done.returncode, done.stderr.strip(), done.stdout) == (2, line, "")
+
+
+def test_the_nesting_limit_is_exact() -> None:
+    demo.ship.enqueue(nested(64))
+    demo.ship.enqueue(items=nested(64))
+    for call in (lambda: demo.ship.enqueue(nested(65)), lambda: demo.ship.enqueue(items=nested(65))):
+        with pytest.raises(InvalidValue, match=r"nested more than 64 levels deep"):
+            call()
+
+
+def test_the_size_limit_is_exact(settings) -> None:
+    settings.DURABLE_JOBS = {"MAX_ARGS_BYTES": 100}
+    demo.send_email.enqueue("x" * 51, subject="y" * 30)  # ["x…"] + {"subject": "y…"}: 55 + 45 bytes
+    with pytest.raises(
+        InvalidValue, match=r"are 101 bytes of JSON, over the limit of 100 \(MAX_ARGS_BYTES\)$"
+    ):
+        demo.send_email.enqueue("x" * 52, subject="y" * 30)
