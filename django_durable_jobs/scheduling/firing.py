@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
+from .. import validation
 from ..conf import jobs_settings
 from ..exceptions import UnknownJob
 from ..registry import JobDefinition, all_definitions, get_definition
@@ -69,8 +70,8 @@ def schedule(
     again is a no-op; reusing a name for another job or spec is an error.
     """
     validate_spec(spec)
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise ValueError(f"schedule name must be a non-empty string, got {name!r}")
+    if name is not None:
+        validation.job_name(name, "schedule name")
     target = _schedule_target(job)
     new = Schedule(name or (target if isinstance(target, str) else target.name), target, spec)
     existing = _schedules.get(new.name)
@@ -85,8 +86,7 @@ def schedule(
 
 def _schedule_target(job: object) -> JobDefinition | str:
     if isinstance(job, str):
-        if not job:
-            raise ValueError("schedule() needs a job name, got ''")
+        validation.job_name(job, "job")
         try:
             definition = get_definition(job)
         except UnknownJob:

@@ -187,6 +187,9 @@ def register_worker(
     A restart under the same id keeps its pause. ``paused=True``
     (``runjobs --paused``) pauses it gracefully unless it is paused already.
     """
+    validation.text("worker_id", worker_id, max_length=validation.WORKER_ID_LENGTH, required=True)
+    for queue in queues:
+        validation.queue_name(queue)
     using = storage.alias()
     now = timezone.now()
     row, created = Worker.objects.using(using).get_or_create(

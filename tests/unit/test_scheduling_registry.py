@@ -80,7 +80,7 @@ def test_an_unknown_job_name_is_resolved_when_the_schedule_fires():
         (42, TypeError, "needs a job"),
         (None, TypeError, "needs a job"),
         (lambda: None, TypeError, "not a registered job"),
-        ("", ValueError, "needs a job name"),
+        ("", ValueError, "job: must not be empty"),
         (needs_arg, TypeError, "scheduled jobs get no arguments"),
     ],
 )
