@@ -127,7 +127,7 @@ class DurableJobsBackend(BaseTaskBackend):
             dict(kwargs),
             created_at=now,
             updated_at=now,
-            run_after=task.run_after or now,
+            run_after=validation.moment("run_after", task.run_after, now) if task.run_after else now,
         )
         job = insert_one(job)
         result = _task_result(job, task, self.alias)

@@ -47,6 +47,12 @@ class Job(models.Model):
     reclaims = models.PositiveIntegerField(
         default=0, help_text="Times a worker died while running it (see MAX_RECLAIMS)."
     )
+    delayed = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Internal: run_after was in the future when the job became pending. Such rows stay "
+        "out of the claim's index until a claim stages them, once due.",
+    )
     unique_key = models.CharField(max_length=UNIQUE_KEY_LENGTH, null=True, blank=True)
 
     # Ownership: a fresh token per claim; every write of the execution checks it.
@@ -86,16 +92,24 @@ class Job(models.Model):
         indexes = [
             # The claim: runnable rows only, in claim order. Stays small however
             # many finished jobs the table holds.
+            # Not-yet-due rows are left out (``delayed``), so a backlog of
+            # delayed jobs or retries costs a claim nothing.
             models.Index(
                 fields=["queue", "-priority", "id"],
-                name="durable_jobs_runnable",
-                condition=Q(status="pending"),
+                name="durable_jobs_ready",
+                condition=Q(status="pending", delayed=False),
             ),
             # The same for workers that serve every queue.
             models.Index(
                 fields=["-priority", "id"],
-                name="durable_jobs_runnable_any",
-                condition=Q(status="pending"),
+                name="durable_jobs_ready_any",
+                condition=Q(status="pending", delayed=False),
+            ),
+            # Delayed rows by due time: what the claim's stager reads.
+            models.Index(
+                fields=["run_after"],
+                name="durable_jobs_delayed",
+                condition=Q(status="pending", delayed=True),
             ),
             models.Index(
                 fields=["lease_expires_at"],

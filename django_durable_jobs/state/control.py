@@ -123,6 +123,7 @@ def _release_running(using: str, where: Q, now: datetime) -> list[int]:
             worker_id=None,
             attempt=F("attempt") - 1,
             run_after=now,
+            delayed=False,
             updated_at=now,
         )
     return ids

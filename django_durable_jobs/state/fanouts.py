@@ -123,7 +123,7 @@ def wake_parents(using: str, parent_ids: list[int]) -> int:
     woke = (
         Job.objects.using(using)
         .filter(pk__in=list(ready.values_list("pk", flat=True)))
-        .update(status=Status.PENDING, run_after=now, updated_at=now)
+        .update(status=Status.PENDING, run_after=now, delayed=False, updated_at=now)
     )
     if woke:
         engine(using).notify_work(queues)

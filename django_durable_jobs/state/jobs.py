@@ -136,6 +136,7 @@ def retry_job(job_id: Any, *, by: str = "") -> Job:
         job.status = Status.PENDING
         job.attempt = job.reclaims = 0
         job.run_after = job.updated_at = now
+        job.delayed = False
         job.finished_at = None
         job.save(using=using)
         engine(using).notify_work([job.queue])

@@ -30,6 +30,7 @@ INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("args", "text", lambda j: json.dumps(j.args)),
     ("kwargs", "text", lambda j: json.dumps(j.kwargs)),
     ("run_after", "timestamptz", lambda j: j.run_after),
+    ("delayed", "boolean", lambda j: j.delayed),
     ("max_retries", "integer", lambda j: j.max_retries),
     ("unique_key", "text", lambda j: j.unique_key),
     ("fanout_id", "bigint", lambda j: j.fanout_id),

@@ -1,0 +1,86 @@
+"""Delayed jobs stay out of the claim's index until due (issue 12): the claim
+stages them itself, so none is claimed early or late, and none is walked while
+it waits."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from demo import jobs as demo
+from django.db import connection
+from django.utils import timezone
+
+from django_durable_jobs.models import Job, Status
+from django_durable_jobs.state import execution
+from django_durable_jobs.state.execution import Outcome
+from django_durable_jobs.storage import engine
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def claim(limit: int = 10) -> list[int]:
+    return [job.id for job in execution.claim("default", "w", None, limit)]
+
+
+def test_a_delayed_job_is_marked_and_claimed_only_once_due() -> None:
+    later = demo.add.using(run_after=timedelta(hours=1)).enqueue(1, 2)
+    now = demo.add.enqueue(3, 4)
+    assert Job.objects.get(pk=later.pk).delayed and not Job.objects.get(pk=now.pk).delayed
+    assert claim() == [now.pk]
+    assert claim() == []
+    Job.objects.filter(pk=later.pk).update(run_after=timezone.now() - timedelta(seconds=1))
+    assert claim() == [later.pk]  # staged and claimed by the same claim
+    assert not Job.objects.get(pk=later.pk).delayed
+
+
+def test_staged_jobs_keep_priority_and_enqueue_order() -> None:
+    past = timezone.now() - timedelta(seconds=1)
+    a = demo.add.using(run_after=timedelta(hours=1)).enqueue(0, 0)
+    b = demo.add.enqueue(0, 0)
+    c = demo.add.using(run_after=timedelta(hours=1), priority=5).enqueue(0, 0)
+    Job.objects.filter(pk__in=[a.pk, c.pk]).update(run_after=past)
+    assert claim() == [c.pk, a.pk, b.pk]
+
+
+def test_a_retry_waiting_out_its_backoff_is_delayed() -> None:
+    job = demo.add.using(retries=1).enqueue(0, 0)
+    [claimed] = execution.claim("default", "w", None, 1)
+    run_after = timezone.now() + timedelta(minutes=5)
+    outcome = Outcome("retry", claimed.id, claimed.lease, None, error="boom", run_after=run_after)
+    assert execution.record("default", [outcome]) == [Status.PENDING]
+    row = Job.objects.get(pk=job.pk)
+    assert (row.status, row.delayed) == (Status.PENDING, True)
+    assert claim() == []
+    Job.objects.filter(pk=job.pk).update(run_after=timezone.now())
+    assert claim() == [job.pk]
+
+
+@pytest.mark.postgres_only
+def test_a_claim_does_not_walk_the_delayed_backlog() -> None:
+    """The plan, not a timing: with 2,000 delayed rows sorted ahead, the claim's index scan
+    visits ready rows only (whichever scan the planner picks)."""
+    demo.add.using(run_after=timedelta(days=1), priority=9).enqueue_many([((0, 0), {})] * 2000)
+    ready = demo.add.enqueue_many([((0, 0), {})] * 50)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE durable_jobs_job")
+        engine("default").stage_due(cursor)
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM durable_jobs_job WHERE status = 'pending' AND "
+            "NOT delayed AND run_after <= now() ORDER BY priority DESC, id LIMIT 10 FOR UPDATE SKIP LOCKED"
+        )
+        plan = cursor.fetchone()[0]
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    scans = []
+
+    def walk(node: dict) -> None:
+        if "Index Name" in node:
+            scans.append(node)
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(plan[0]["Plan"])
+    assert [s["Index Name"] for s in scans] == ["durable_jobs_ready_any"], scans
+    assert scans[0]["Actual Rows"] <= len(ready) and scans[0].get("Rows Removed by Filter", 0) == 0, scans
+    assert claim(10) == [job.pk for job in ready[:10]]
