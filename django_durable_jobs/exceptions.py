@@ -62,6 +62,18 @@ class QueueNotPaused(DurableJobsError):
         self.queue = queue
 
 
+class JobTypeAlreadyPaused(DurableJobsError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"job type {name!r} is already paused")
+        self.name = name
+
+
+class JobTypeNotPaused(DurableJobsError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"job type {name!r} is not paused")
+        self.name = name
+
+
 class WorkerNotFound(DurableJobsError):
     def __init__(self, worker_id: str) -> None:
         super().__init__(f"worker {worker_id!r} is not registered")

@@ -227,10 +227,9 @@ class FanOut(models.Model):
         return self.succeeded + self.failed + self.cancelled
 
 
-class QueueState(models.Model):
-    """Durable pause state of one queue; a missing row means "running"."""
+class PauseState(models.Model):
+    """What a durable pause records; a missing row means "running"."""
 
-    queue = models.CharField(max_length=QUEUE_LENGTH, primary_key=True)
     paused = models.BooleanField(default=False)
     pause_mode = models.CharField(max_length=16, choices=PauseMode.choices, blank=True, default="")
     paused_at = models.DateTimeField(null=True, blank=True)
@@ -240,11 +239,33 @@ class QueueState(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        abstract = True
+
+
+class QueueState(PauseState):
+    """Durable pause state of one queue."""
+
+    queue = models.CharField(max_length=QUEUE_LENGTH, primary_key=True)
+
+    class Meta:
         ordering = ["queue"]
         verbose_name = "queue"
 
     def __str__(self) -> str:
         return f"{self.queue} ({'paused' if self.paused else 'running'})"
+
+
+class JobTypeState(PauseState):
+    """Durable pause state of one job type: every job of one registered name."""
+
+    name = models.CharField(max_length=NAME_LENGTH, primary_key=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "job type"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'paused' if self.paused else 'running'})"
 
 
 class Worker(models.Model):

@@ -29,6 +29,8 @@ job_paused = Signal()
 job_resumed = Signal()
 queue_paused = Signal()
 queue_resumed = Signal()
+job_type_paused = Signal()
+job_type_resumed = Signal()
 worker_paused = Signal()
 worker_resumed = Signal()
 

@@ -9,9 +9,10 @@ ascending id. :func:`lock` takes them that way; nothing else locks these rows.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 
 from .. import validation
 from ..exceptions import InvalidValue, JobNotFound
@@ -99,3 +100,32 @@ def interrupt_running(using: str, job_ids: list[int]) -> None:
     """
     if job_ids:
         engine(using).notify_control()
+
+
+def take_running(using: str, where: Q, mode: PauseMode, now: datetime) -> None:
+    """After a pause: aggressive puts the matching running jobs back; either way workers are woken
+    (to stop those jobs' handlers, to give back what they claimed ahead, or to stop claiming)."""
+    if mode == PauseMode.AGGRESSIVE:
+        release_running(using, where, now)
+    engine(using).notify_control()
+
+
+def release_running(using: str, where: Q, now: datetime) -> list[int]:
+    """Put matching running jobs back to pending, attempt not counted; returns their ids."""
+    ids = lock_matching(using, where & Q(status=Status.RUNNING))
+    if ids:
+        requested = Q(pause_requested__isnull=False)  # a graceful pause waiting for this attempt
+        Job.objects.using(using).filter(id__in=ids).update(
+            status=Case(When(requested, then=Value(Status.PAUSED)), default=Value(Status.PENDING)),
+            pause_mode=Case(When(requested, then=F("pause_requested")), default=F("pause_mode")),
+            paused_at=Case(When(requested, then=Value(now)), default=F("paused_at")),
+            pause_requested=None,
+            lease=None,
+            lease_expires_at=None,
+            worker_id=None,
+            attempt=F("attempt") - 1,
+            run_after=now,
+            delayed=False,
+            updated_at=now,
+        )
+    return ids

@@ -1,133 +1,21 @@
-"""Queue and worker pause state, and the worker registry rows.
+"""Worker pause state and the worker registry rows.
 
-Internal module of the state machine. Queue and worker pauses take the claim
-lock exclusively, so a pause waits for claims in flight and no claim after
-it sees the queue or worker unpaused.
+Internal module of the state machine. A worker pause takes the claim lock
+exclusively, so it waits for claims in flight and no claim after it sees the
+worker unpaused.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import signals, storage, validation
-from ..exceptions import (
-    QueueAlreadyPaused,
-    QueueNotPaused,
-    WorkerAlreadyPaused,
-    WorkerNotFound,
-    WorkerNotPaused,
-)
-from ..models import Job, PauseMode, QueueState, Status, Worker
+from ..exceptions import WorkerAlreadyPaused, WorkerNotFound, WorkerNotPaused
+from ..models import PauseMode, Worker
 from ..storage import engine
-from .common import check_actor, lock_matching, parse_mode
-
-# --------------------------------------------------------------------------- queues
-
-
-def pause_queue(
-    queue: str,
-    mode: PauseMode | str = PauseMode.GRACEFUL,
-    *,
-    by: str = "",
-    reason: str = "",
-    until: datetime | timedelta | None = None,
-) -> QueueState:
-    """Stop claiming jobs of ``queue``; aggressive also puts its running jobs back.
-
-    ``until`` (an aware datetime, or a timedelta from now) resumes it then.
-    """
-    validation.queue_name(queue)
-    mode = parse_mode(mode)
-    check_actor(by, reason)
-    now = timezone.now()
-    if until is not None:
-        until = validation.future("until", until, now)
-    using = storage.alias()
-    with transaction.atomic(using=using):
-        engine(using).block_claims()  # claims in flight finish first; later ones see the pause
-        state, _ = QueueState.objects.using(using).select_for_update().get_or_create(queue=queue)
-        if state.paused:
-            raise QueueAlreadyPaused(queue)
-        state.paused, state.pause_mode, state.paused_at = True, mode, now
-        state.paused_by, state.reason, state.paused_until, state.updated_at = by, reason, until, now
-        state.save(using=using)
-        _take_running(using, Q(queue=queue), mode, now)
-        signals.send_on_commit(signals.queue_paused, using, queue=queue, mode=mode, by=by)
-    return state
-
-
-def resume_queue(queue: str, *, by: str = "") -> QueueState:
-    validation.queue_name(queue)
-    check_actor(by)
-    using = storage.alias()
-    now = timezone.now()
-    with transaction.atomic(using=using):
-        state = QueueState.objects.using(using).select_for_update().filter(queue=queue).first()
-        if state is None or not state.paused:
-            raise QueueNotPaused(queue)
-        state.paused, state.pause_mode, state.paused_at = False, "", None
-        state.paused_by, state.reason, state.paused_until, state.updated_at = "", "", None, now
-        state.save(using=using)
-        engine(using).notify_work([queue])
-        signals.send_on_commit(signals.queue_resumed, using, queue=queue, by=by)
-    return state
-
-
-def resume_due_queues(now: datetime | None = None) -> list[str]:
-    """Resume queues whose ``paused_until`` has passed (sends ``queue_resumed``)."""
-    now = now or timezone.now()
-    due = QueueState.objects.using(storage.alias()).filter(paused=True, paused_until__lte=now)
-    resumed = []
-    for queue in due.values_list("queue", flat=True):
-        try:
-            resume_queue(queue, by="auto-resume")
-        except QueueNotPaused:  # another worker got there first
-            continue
-        resumed.append(queue)
-    return resumed
-
-
-def is_queue_paused(queue: str) -> bool:
-    validation.queue_name(queue)
-    return QueueState.objects.using(storage.alias()).filter(queue=queue, paused=True).exists()
-
-
-def paused_queues() -> list[str]:
-    return list(QueueState.objects.using(storage.alias()).filter(paused=True).values_list("queue", flat=True))
-
-
-def _take_running(using: str, where: Q, mode: PauseMode, now: datetime) -> None:
-    """After a pause: aggressive puts the matching running jobs back; either way workers are woken
-    (to stop those jobs' handlers, to give back what they claimed ahead, or to stop claiming)."""
-    if mode == PauseMode.AGGRESSIVE:
-        _release_running(using, where, now)
-    engine(using).notify_control()
-
-
-def _release_running(using: str, where: Q, now: datetime) -> list[int]:
-    """Put matching running jobs back to pending, attempt not counted; returns their ids."""
-    ids = lock_matching(using, where & Q(status=Status.RUNNING))
-    if ids:
-        requested = Q(pause_requested__isnull=False)  # a graceful pause waiting for this attempt
-        Job.objects.using(using).filter(id__in=ids).update(
-            status=Case(When(requested, then=Value(Status.PAUSED)), default=Value(Status.PENDING)),
-            pause_mode=Case(When(requested, then=F("pause_requested")), default=F("pause_mode")),
-            paused_at=Case(When(requested, then=Value(now)), default=F("paused_at")),
-            pause_requested=None,
-            lease=None,
-            lease_expires_at=None,
-            worker_id=None,
-            attempt=F("attempt") - 1,
-            run_after=now,
-            delayed=False,
-            updated_at=now,
-        )
-    return ids
-
+from .common import check_actor, parse_mode, take_running
 
 # --------------------------------------------------------------------------- workers
 
@@ -156,7 +44,7 @@ def pause_worker(
         worker.paused, worker.pause_mode, worker.paused_at = True, mode, now
         worker.paused_by, worker.reason = by, reason
         worker.save(using=using)
-        _take_running(using, Q(worker_id=worker_id), mode, now)
+        take_running(using, Q(worker_id=worker_id), mode, now)
         signals.send_on_commit(signals.worker_paused, using, worker_id=worker_id, mode=mode, by=by)
     return worker
 

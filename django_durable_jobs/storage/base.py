@@ -23,7 +23,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from ..conf import jobs_settings
-from ..models import Checkpoint, FanOut, Job, QueueState, Worker
+from ..models import Checkpoint, FanOut, Job, JobTypeState, QueueState, Worker
 
 CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id"
 
@@ -83,7 +83,8 @@ class Engine:
     @cached_property
     def tables(self) -> dict[str, str]:
         models = {"job": Job, "fanout": FanOut, "checkpoint": Checkpoint, "queue": QueueState}
-        return {name: model._meta.db_table for name, model in {**models, "worker": Worker}.items()}
+        models.update(job_type=JobTypeState, worker=Worker)
+        return {name: model._meta.db_table for name, model in models.items()}
 
     def cursor(self) -> Any:
         # connections[...] is per thread: look it up at each use.
@@ -141,6 +142,7 @@ class Engine:
                 SELECT id FROM {t["job"]}
                 WHERE status = 'pending' AND NOT delayed AND run_after <= {now} {queue_filter}
                   AND queue NOT IN (SELECT queue FROM {t["queue"]} WHERE paused)
+                  AND name NOT IN (SELECT name FROM {t["job_type"]} WHERE paused)
                   AND NOT EXISTS (SELECT 1 FROM {t["worker"]} WHERE id = %s AND paused)
                 ORDER BY priority DESC, id LIMIT %s{self.claim_lock})
             RETURNING {CLAIM_COLUMNS}"""

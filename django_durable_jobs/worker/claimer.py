@@ -18,8 +18,8 @@ from django.utils import timezone
 from ..conf import jobs_settings
 from ..context import JobContext
 from ..models import Job, Status
-from ..state import control as transitions
 from ..state import execution as run_state
+from ..state import pauses
 from .execution import Execution, Pool
 from .executor import Executor
 from .health import Outage
@@ -131,7 +131,8 @@ class Claimer:
             .filter(
                 status=Status.PENDING, run_after__lte=timezone.now() + timedelta(seconds=BURST_WAIT_SECONDS)
             )
-            .exclude(queue__in=transitions.paused_queues())
+            .exclude(queue__in=pauses.paused_queues())
+            .exclude(name__in=pauses.paused_job_types())
         )
         if all(p.queues is not None for p in self._slots.pools):
             soon = soon.filter(queue__in=[q for p in self._slots.pools for q in p.queues or []])

@@ -29,7 +29,7 @@ from ..models import PauseMode
 from ..scheduling import firing
 from ..state import control as transitions
 from ..state import execution as run_state
-from ..state import fanouts
+from ..state import fanouts, pauses
 from .execution import Execution
 from .health import Outage
 from .slots import Slots
@@ -48,7 +48,7 @@ class ControlLoop:
         stopping: threading.Event,
         scheduler: bool,
         apply_pause_state: Callable[[PauseMode | None], None],
-        release_unstarted: Callable[[set[str]], None],
+        release_unstarted: Callable[[set[str], set[str]], None],
         interrupt: Callable[[list[int], str], None],
         abandon: Callable[[Execution], None],
         abandoned: Callable[[], int],
@@ -112,9 +112,9 @@ class ControlLoop:
             lost = set(owned) - run_state.still_owned(self.using, owned)
             if lost:
                 self._interrupt(sorted(lost), "no longer owns the job")
-        paused = set(transitions.paused_queues())
-        if paused:
-            self._release_unstarted(paused)
+        queues, names = set(pauses.paused_queues()), set(pauses.paused_job_types())
+        if queues or names:
+            self._release_unstarted(queues, names)
 
     def _read_pause_state(self) -> None:
         try:
@@ -136,7 +136,7 @@ class ControlLoop:
             self._wake.set()
         if run_state.wake_stranded_parents(self.using):
             self._wake.set()
-        if transitions.resume_due_queues():
+        if pauses.resume_due_pauses():
             self._wake.set()
         if fanouts.expire_timed_out(self.using):
             self._wake.set()

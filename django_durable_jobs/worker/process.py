@@ -258,11 +258,12 @@ class Worker:
         self._paused, self._pause_mode = False, None
         self._wake.set()
 
-    def _release_unstarted(self, queues: Iterable[str] | None = None) -> None:
-        """Give back jobs claimed ahead but not started (all, or of these queues)."""
-        wanted = None if queues is None else set(queues)
+    def _release_unstarted(self, queues: Iterable[str] | None = None, names: Iterable[str] = ()) -> None:
+        """Give back jobs claimed ahead but not started (all, or of these queues or job names)."""
+        every = queues is None
+        queues, names = set(queues or ()), set(names)
         for execution in self._slots.all():
-            if wanted is not None and execution.ctx.queue not in wanted:
+            if not every and execution.ctx.queue not in queues and execution.ctx.name not in names:
                 continue
             if execution.withdraw("released"):
                 self._slots.delivered(execution)

@@ -12,9 +12,11 @@ from django.utils import timezone
 from django_durable_jobs import (
     cancel_job,
     pause_job,
+    pause_job_type,
     pause_queue,
     pause_worker,
     resume_job,
+    resume_job_type,
     resume_queue,
     resume_worker,
     retry_job,
@@ -22,7 +24,7 @@ from django_durable_jobs import (
 from django_durable_jobs.conf import jobs_settings
 from django_durable_jobs.exceptions import DurableJobsError, InvalidValue
 from django_durable_jobs.management.arguments import duration, refuse
-from django_durable_jobs.models import Job, QueueState, Worker
+from django_durable_jobs.models import Job, JobTypeState, QueueState, Worker
 from django_durable_jobs.statuses import PauseMode, Status
 from django_durable_jobs.validation import job_id
 
@@ -44,6 +46,8 @@ class Command(BaseCommand):
             ("retry-job", "job"),
             ("pause-queue", "queue"),
             ("resume-queue", "queue"),
+            ("pause-job-type", "name"),
+            ("resume-job-type", "name"),
             ("pause-worker", "worker"),
             ("resume-worker", "worker"),
         ]:
@@ -52,7 +56,7 @@ class Command(BaseCommand):
             p.add_argument("--by", default=getpass.getuser(), help="Who does it (default: you).")
             if name.startswith("pause-"):
                 pausing(p)
-            if name == "pause-queue":
+            if name in ("pause-queue", "pause-job-type"):
                 p.add_argument("--until", help="Auto-resume after e.g. 30m.")
         sub.add_parser("status", help="Queues with counts per status, and live workers.")
 
@@ -79,6 +83,13 @@ class Command(BaseCommand):
             elif action == "resume-queue":
                 resume_queue(options["queue"], by=by)
                 self.ok(f"queue {options['queue']!r} resumed")
+            elif action == "pause-job-type":
+                until = duration("--until", options["until"]) if options["until"] is not None else None
+                pause_job_type(options["name"], options["mode"], by=by, reason=options["reason"], until=until)
+                self.ok(f"job type {options['name']!r} paused ({options['mode']})")
+            elif action == "resume-job-type":
+                resume_job_type(options["name"], by=by)
+                self.ok(f"job type {options['name']!r} resumed")
             elif action == "pause-worker":
                 pause_worker(options["worker"], options["mode"], by=by, reason=options["reason"])
                 self.ok(f"worker {options['worker']!r} paused ({options['mode']})")
@@ -109,6 +120,12 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"    paused by {state.paused_by or '?'} ({state.pause_mode}){until}: {state.reason}"
                 )
+        for paused in JobTypeState.objects.using(using).filter(paused=True):
+            until = f" until {paused.paused_until:%Y-%m-%d %H:%M:%S}" if paused.paused_until else ""
+            self.stdout.write(
+                f"job type {paused.name} paused by {paused.paused_by or '?'} ({paused.pause_mode}){until}: "
+                f"{paused.reason}"
+            )
         self.stdout.write("")
         self.stdout.write(f"{'WORKER':<40} {'HOST':<16} {'PID':>7} {'RUNNING':>8} {'HEARTBEAT':>10}  STATE")
         running = Job.objects.using(using).running_per_worker()
