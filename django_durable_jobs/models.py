@@ -77,6 +77,12 @@ class Job(models.Model):
         db_index=False,  # durable_jobs_fanout_child covers it, for children only
     )
     fanout_index = models.PositiveIntegerField(null=True, blank=True)
+    schedule = models.CharField(
+        max_length=NAME_LENGTH,
+        null=True,
+        blank=True,
+        help_text="The schedule that fired this job (its name), or empty.",
+    )
     scheduled_for = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now)
@@ -132,9 +138,10 @@ class Job(models.Model):
                 & Q(unique_key__isnull=False),
                 name="durable_jobs_unique_key_unfinished",
             ),
+            # One job per fire of each schedule, however many schedulers race.
             models.UniqueConstraint(
-                fields=["name", "scheduled_for"],
-                condition=Q(scheduled_for__isnull=False),
+                fields=["schedule", "scheduled_for"],
+                condition=Q(schedule__isnull=False),
                 name="durable_jobs_one_job_per_fire",
             ),
         ]

@@ -135,7 +135,7 @@ def run_due(using: str | None = None, now: datetime | None = None) -> list[Job]:
     """Enqueue one job for every schedule that is due; returns the jobs this call created.
 
     Safe to run in any number of processes at once: the database's unique
-    ``(name, scheduled_for)`` constraint lets exactly one of them create each
+    ``(schedule, scheduled_for)`` constraint lets exactly one of them create each
     fire's job. Missed fires are coalesced into one job for the latest of
     them (see the package docstring).
     """
@@ -156,12 +156,12 @@ def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
     from ..state import inserts
 
     jobs = Job.objects.using(alias)
-    if jobs.filter(name=entry.job_name, scheduled_for__gte=due).exists():
+    if jobs.filter(schedule=entry.name, scheduled_for__gte=due).exists():
         return None
     try:
         definition = entry.definition()
         _check_callable_without_arguments(definition)
-        job = build_job(definition, (), {}, scheduled_for=due)
+        job = build_job(definition, (), {}, schedule=entry.name, scheduled_for=due)
     except (UnknownJob, TypeError, ValueError) as exc:
         if (entry.name, due) not in _reported:  # the worker retries every second: say it once
             _reported.add((entry.name, due))

@@ -53,7 +53,7 @@ def insert_many(jobs: list[Job]) -> list[Job]:
 def insert_fired(alias: str, job: Job) -> bool:
     """Insert a schedule's job for one fire time; False if that fire already has its job.
 
-    The unique ``(name, scheduled_for)`` constraint decides between schedulers
+    The unique ``(schedule, scheduled_for)`` constraint decides between schedulers
     racing for the same fire; an unfinished job holding the same
     ``unique_key`` holds the fire back.
     """
@@ -62,7 +62,7 @@ def insert_fired(alias: str, job: Job) -> bool:
             engine(alias).insert_jobs([job])
     except IntegrityError:
         jobs = Job.objects.using(alias)
-        if jobs.filter(name=job.name, scheduled_for=job.scheduled_for).exists():
+        if jobs.filter(schedule=job.schedule, scheduled_for=job.scheduled_for).exists():
             return False
         if job.unique_key and jobs.filter(unique_key=job.unique_key, status__in=UNFINISHED).exists():
             return False

@@ -35,6 +35,7 @@ INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("unique_key", "text", lambda j: j.unique_key),
     ("fanout_id", "bigint", lambda j: j.fanout_id),
     ("fanout_index", "integer", lambda j: j.fanout_index),
+    ("schedule", "text", lambda j: j.schedule),
     ("scheduled_for", "timestamptz", lambda j: j.scheduled_for),
     ("created_at", "timestamptz", lambda j: j.created_at),
 ]

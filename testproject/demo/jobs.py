@@ -180,8 +180,10 @@ def tick() -> None:
     """Scheduled every second when DJJ_DEMO_TICK=1 (used by the scheduler test)."""
 
 
-if os.environ.get("DJJ_DEMO_TICK") == "1":
+if os.environ.get("DJJ_DEMO_TICK") in ("1", "2"):
     schedule(tick, every(seconds=1))
+if os.environ.get("DJJ_DEMO_TICK") == "2":  # a second schedule of the same job
+    schedule(tick, every(seconds=2), name="demo.tick-every-2s")
 
 
 @job("demo.spin_report")

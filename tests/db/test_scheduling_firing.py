@@ -107,8 +107,20 @@ def test_run_due_fires_every_due_schedule():
 @pytest.mark.django_db
 def test_run_due_skips_a_fire_that_already_has_its_job():
     schedule(tick, every(minutes=5))
-    JobFactory(name="test-fire-tick", scheduled_for=utc(2030, 1, 1, 10, 5))
+    JobFactory(name="test-fire-tick", schedule="test-fire-tick", scheduled_for=utc(2030, 1, 1, 10, 5))
     assert run_due(now=utc(2030, 1, 1, 10, 7)) == []
+
+
+@pytest.mark.django_db
+def test_two_schedules_of_one_job_both_fire():
+    """Each fire records its schedule: a fire of one schedule does not hide the other's."""
+    schedule(tick, every(minutes=5))
+    schedule(tick, cron("*/5 * * * *"), name="tick-by-cron")
+    fired = run_due(now=utc(2030, 1, 1, 10, 7))
+    assert sorted(job.schedule for job in fired) == ["test-fire-tick", "tick-by-cron"]
+    assert {job.scheduled_for for job in fired} == {utc(2030, 1, 1, 10, 5)}
+    assert run_due(now=utc(2030, 1, 1, 10, 8)) == []
+    assert len(run_due(now=utc(2030, 1, 1, 10, 10))) == 2
 
 
 @pytest.mark.django_db
@@ -131,7 +143,7 @@ def test_run_due_fires_a_repeated_wall_clock_time_once():
 def test_run_due_treats_an_integrity_error_as_another_scheduler_winning():
     """The check-then-insert race: the row appears between the check and the insert."""
     schedule(tick, every(minutes=5))
-    JobFactory(name="test-fire-tick", scheduled_for=utc(2030, 1, 1, 10, 5))
+    JobFactory(name="test-fire-tick", schedule="test-fire-tick", scheduled_for=utc(2030, 1, 1, 10, 5))
     with mock.patch.object(QuerySet, "exists", side_effect=[False, True]):
         assert run_due(now=utc(2030, 1, 1, 10, 7)) == []
     assert Job.objects.count() == 1

@@ -85,6 +85,22 @@ def test_two_schedulers_fire_an_every_second_schedule_once_per_second(run_worker
     assert gaps == {1.0}, gaps
 
 
+def test_two_schedules_of_one_job_both_fire(run_worker) -> None:
+    worker = run_worker("--scheduler", env={"DJJ_DEMO_TICK": "2"})
+    time.sleep(7)
+    worker.terminate()
+    fires: dict[str, list] = {}
+    for name, at in (
+        Job.objects.filter(name="demo.tick")
+        .order_by("scheduled_for")
+        .values_list("schedule", "scheduled_for")
+    ):
+        fires.setdefault(name, []).append(at)
+    assert set(fires) == {"demo.tick", "demo.tick-every-2s"}, fires
+    assert 5 <= len(fires["demo.tick"]) <= 8 and 2 <= len(fires["demo.tick-every-2s"]) <= 4, fires
+    assert set(fires["demo.tick-every-2s"]) <= set(fires["demo.tick"]), "both fire at the shared times"
+
+
 def test_nested_fan_outs(run_worker) -> None:
     parent = demo.nested.enqueue(3, 10)
     worker = run_worker("--concurrency", "4")
