@@ -1,15 +1,15 @@
 """What the Jobs, Queues and Workers pages share.
 
-The ``operation`` decorator (POST only, change permission), badges and
-pretty-printed JSON, the one-line summary of a bulk action, the pause/resume
-handler of the queue and worker buttons, ``JobTablesAdmin`` (reads from
-``jobs_settings.DATABASE``) and ``ReadOnlyRowsAdmin``: view-only object pages
-with a POST-only ``<id>/operate/<action>/`` URL per row.
+The ``operation`` decorator (POST only, change permission), badges, the
+one-line summary of a bulk action, the pause/resume handler of the queue and
+worker buttons, ``JobTablesAdmin`` (reads from ``jobs_settings.DATABASE``) and
+``ReadOnlyRowsAdmin``: view-only object pages with a POST-only
+``<id>/operate/<action>/`` URL per row, their input checked by
+``guard.InputGuard``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -29,9 +29,12 @@ from django.utils.safestring import SafeString
 from ..conf import jobs_settings
 from ..exceptions import DurableJobsError
 from ..statuses import PauseMode
+from .guard import InputGuard
 
 #: How many reasons a bulk action lists before it says "and N more".
 MAX_REASONS_SHOWN = 5
+#: How much of a pause reason a list column shows (the row's own page shows all of it).
+MAX_REASON_CHARS_SHOWN = 80
 
 View = Callable[..., HttpResponse]
 
@@ -59,11 +62,6 @@ def status_badge(status: str) -> SafeString:
     return format_html('<span class="djj-badge djj-{}">{}</span>', status, status)
 
 
-def pretty_json(value: Any) -> SafeString:
-    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-    return format_html('<pre class="djj-pre">{}</pre>', text)
-
-
 def short_datetime(value: datetime | None) -> SafeString:
     """A compact local time for list columns; the full one shows on hover."""
     if value is None:
@@ -79,6 +77,13 @@ def short_datetime(value: datetime | None) -> SafeString:
 def posted_mode(request: HttpRequest) -> str:
     """The pause mode a button posted (graceful unless it says otherwise)."""
     return request.POST.get("mode", PauseMode.GRACEFUL)
+
+
+def cut_reason(reason: str) -> str:
+    """A pause reason short enough for a list column."""
+    if len(reason) <= MAX_REASON_CHARS_SHOWN:
+        return reason
+    return reason[:MAX_REASON_CHARS_SHOWN] + "…"
 
 
 def _plural(count: int, noun: str) -> str:
@@ -129,8 +134,11 @@ class JobTablesAdmin(admin.ModelAdmin):
         return super().get_queryset(request).using(jobs_settings.DATABASE)
 
 
-class ReadOnlyRowsAdmin(JobTablesAdmin):
-    """Object pages are view-only; the model-level change permission gates operations."""
+class ReadOnlyRowsAdmin(InputGuard, JobTablesAdmin):
+    """Object pages are view-only; the model-level change permission gates operations.
+
+    Ids in URLs, bulk selections and list query strings are checked first (``InputGuard``).
+    """
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

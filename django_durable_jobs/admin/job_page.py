@@ -3,6 +3,8 @@
 ``JobPage`` is mixed into ``JobAdmin`` (see ``jobs.py``). The buttons post to
 ``<id>/operate/<action>/``; which of them show comes from ``refusal``, the
 same check the transitions make, so the page offers only what would work.
+Args, kwargs, result and last error show shortened when long, with a link to
+``<id>/download/<field>/`` for the whole value (see ``values.py``).
 """
 
 from __future__ import annotations
@@ -11,19 +13,30 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from django_durable_jobs import cancel_job, pause_job, resume_job, retry_job
 
-from ..exceptions import DurableJobsError, JobNotFound
+from .. import validation
+from ..exceptions import DurableJobsError, InvalidValue, JobNotFound
 from ..models import Job
 from ..state.jobs import refusal
 from ..statuses import PauseMode, Status
-from .common import operate_url, operation, posted_mode, pretty_json
+from .common import operate_url, operation, posted_mode
+from .values import (
+    DOWNLOADABLE,
+    JSON_FIELDS,
+    TEXT_FIELDS,
+    download,
+    json_preview,
+    text_preview,
+    with_previews,
+)
 
 #: How many children of one fan-out the job page lists before linking to the rest.
 MAX_CHILDREN_SHOWN = 50
@@ -54,6 +67,11 @@ def run_job_action(job_id: Any, action: str, *, by: str, mode: str, reason: str 
     if action == "retry":
         return retry_job(job_id, by=by)
     raise ValueError(f"unknown job action {action!r}")
+
+
+def download_url(job: Job, field: str) -> str:
+    """Where the whole value of ``field`` of ``job`` downloads as JSON."""
+    return reverse("admin:durable_jobs_job_download", args=[job.pk, field])
 
 
 class JobPage(admin.ModelAdmin):
@@ -96,19 +114,19 @@ class JobPage(admin.ModelAdmin):
 
     @admin.display(description="args")
     def args_pretty(self, job: Job) -> SafeString:
-        return pretty_json(job.args)
+        return json_preview(job, "args", download_url(job, "args"))
 
     @admin.display(description="kwargs")
     def kwargs_pretty(self, job: Job) -> SafeString:
-        return pretty_json(job.kwargs)
+        return json_preview(job, "kwargs", download_url(job, "kwargs"))
 
     @admin.display(description="result")
     def result_pretty(self, job: Job) -> SafeString:
-        return pretty_json(job.result)
+        return json_preview(job, "result", download_url(job, "result"))
 
     @admin.display(description="last error")
     def error_pretty(self, job: Job) -> SafeString | str:
-        return format_html('<pre class="djj-pre">{}</pre>', job.last_error) if job.last_error else "-"
+        return text_preview(job, "last_error", download_url(job, "last_error"))
 
     @admin.display(description="parent fan-out")
     def parent_fanout(self, job: Job) -> SafeString | str:
@@ -125,11 +143,48 @@ class JobPage(admin.ModelAdmin):
             fanout.state,
         )
 
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "<path:object_id>/download/<str:field>/",
+                self.admin_site.admin_view(self.download_view),
+                name="durable_jobs_job_download",
+            ),
+            *super().get_urls(),
+        ]
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Job | None:
+        """The job without its large values, but with what ``values.json_preview`` shows of them."""
+        if from_field not in (None, "id"):
+            return super().get_object(request, object_id, from_field)
+        try:
+            job_id = validation.job_id(object_id)
+        except InvalidValue:
+            return None
+        queryset = with_previews(self.get_queryset(request), JSON_FIELDS, TEXT_FIELDS)
+        return queryset.filter(pk=job_id).first()
+
+    def download_view(self, request: HttpRequest, object_id: str, field: str) -> HttpResponse:
+        """One of ``values.DOWNLOADABLE`` of a job, whole, as a JSON attachment (view permission)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if field not in DOWNLOADABLE:
+            raise Http404(f"no value {field!r} to download")
+        try:
+            job_id = validation.job_id(unquote(object_id))
+        except InvalidValue as exc:
+            raise Http404(str(exc)) from None
+        return download(self.get_queryset(request), job_id, field)
+
     @operation
     def operate_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         if action not in JOB_ACTIONS:
             raise Http404(f"no job action {action!r}")
-        job_id = unquote(object_id)
+        try:
+            job_id = validation.job_id(unquote(object_id))
+        except InvalidValue as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect("admin:durable_jobs_job_changelist")
         mode = posted_mode(request)
         try:
             job = run_job_action(
@@ -183,10 +238,10 @@ class JobPage(admin.ModelAdmin):
                 {
                     "index": checkpoint.index,
                     "target": checkpoint.target,
-                    "value_html": pretty_json(checkpoint.value),
+                    "value_html": json_preview(checkpoint, "value"),
                     "created_at": checkpoint.created_at,
                 }
-                for checkpoint in job.checkpoints.order_by("index")
+                for checkpoint in with_previews(job.checkpoints.order_by("index"), ("value",))
             ],
             "fanouts": self.fanouts_of(job),
         }
@@ -195,7 +250,8 @@ class JobPage(admin.ModelAdmin):
         """Each fan-out of ``job`` with its first children and a link to all of them."""
         fanouts = []
         for fanout in job.fanouts.order_by("index"):
-            children = list(fanout.children.order_by("fanout_index", "id")[:MAX_CHILDREN_SHOWN])
+            children = fanout.children.order_by("fanout_index", "id").defer(*DOWNLOADABLE)
+            children = list(children[:MAX_CHILDREN_SHOWN])
             more_url = ""
             if fanout.total > len(children):
                 more_url = reverse("admin:durable_jobs_job_changelist") + f"?fanout__id__exact={fanout.pk}"

@@ -15,11 +15,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
 
-from ..exceptions import DurableJobsError
+from .. import validation
+from ..exceptions import DurableJobsError, InvalidValue
 from ..models import Job
 from ..statuses import PauseMode, Status
-from .common import ReadOnlyRowsAdmin, short_datetime, status_badge, summary
+from .common import ReadOnlyRowsAdmin, cut_reason, short_datetime, status_badge, summary
 from .job_page import JOB_ACTIONS, JobPage, job_blocker, run_job_action
+from .values import DOWNLOADABLE
 
 
 class JobAdmin(JobPage, ReadOnlyRowsAdmin):
@@ -35,6 +37,8 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
     ]
     list_display_links = ["id", "name"]
     list_filter = ["status", "queue", "name"]
+    #: Filters beyond ``list_filter`` that the other pages link to (see ``InputGuard``).
+    filter_fields = ("id", "worker_id", "fanout__id", "unique_key")
     #: Newest first, whatever the model's default ordering.
     ordering = ["-id"]
     search_fields = ["name"]
@@ -62,24 +66,34 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
 
     @admin.display(description="paused")
     def pause_info(self, job: Job) -> str:
+        reason = cut_reason(job.pause_reason)
         if job.status == Status.RUNNING and job.pause_requested:
             who = f" by {job.paused_by}" if job.paused_by else ""
-            return f"pause requested{who}" + (f": {job.pause_reason}" if job.pause_reason else "")
+            return f"pause requested{who}" + (f": {reason}" if reason else "")
         if job.status != Status.PAUSED:
             return ""
         who = f"{job.pause_mode or 'paused'}{' by ' + job.paused_by if job.paused_by else ''}"
-        return who + (f": {job.pause_reason}" if job.pause_reason else "")
+        return who + (f": {reason}" if reason else "")
 
     # -- list
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        """Rows without their values, which may be megabytes each (the job page shows them)."""
+        return super().get_queryset(request).defer(*DOWNLOADABLE)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Job], search_term: str
     ) -> tuple[QuerySet[Job], bool]:
+        """Names containing the term, and the job whose id it is (``42`` or ``#42``).
+
+        A term that is no job id (``²``, ``-1``, 30 digits) searches names only.
+        """
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().lstrip("#")
-        if term.isdigit():
-            results |= queryset.filter(pk=int(term))
-        return results, may_have_duplicates
+        try:
+            job_id = validation.job_id(search_term.strip().lstrip("#"))
+        except InvalidValue:
+            return results, may_have_duplicates
+        return results | queryset.filter(pk=job_id), may_have_duplicates
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

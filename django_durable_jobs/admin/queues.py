@@ -22,7 +22,9 @@ from django.utils import timezone
 
 from django_durable_jobs import pause_queue, resume_queue
 
+from .. import validation
 from ..conf import jobs_settings
+from ..exceptions import InvalidValue
 from ..models import Job, QueueState
 from ..statuses import PauseMode, Status
 from .common import JobTablesAdmin, operation, pause_or_resume
@@ -79,16 +81,19 @@ def queue_rows(using: str) -> list[QueueRow]:
 
 
 def until_from_minutes(text: str) -> datetime | None:
-    """The optional auto-resume time of a queue pause form."""
-    text = text.strip()
+    """The optional auto-resume time of a queue pause form: a number of minutes from now."""
+    text = validation.text("until", text).strip()
     if not text:
         return None
     try:
         minutes = float(text)
     except ValueError:
-        raise ValueError(f"'until' must be a number of minutes, not {text!r}") from None
-    if not 0 < minutes <= MAX_UNTIL_MINUTES:
-        raise ValueError(f"'until' must be a positive number of minutes, not {text!r}")
+        raise InvalidValue("until", f"{validation.show(text)} is not a number of minutes") from None
+    if not 0 < minutes <= MAX_UNTIL_MINUTES:  # also refuses nan
+        raise InvalidValue(
+            "until",
+            f"{validation.show(text)} minutes is outside 0 (exclusive)..{MAX_UNTIL_MINUTES:,} (a year)",
+        )
     return timezone.now() + timedelta(minutes=minutes)
 
 

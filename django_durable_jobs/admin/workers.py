@@ -26,7 +26,7 @@ from django_durable_jobs import pause_worker, resume_worker
 
 from ..conf import jobs_settings
 from ..models import Job, Worker
-from .common import ReadOnlyRowsAdmin, operate_url, operation, pause_or_resume
+from .common import ReadOnlyRowsAdmin, cut_reason, operate_url, operation, pause_or_resume
 
 #: Up to this age a heartbeat is shown in seconds, then as Django's "timesince".
 SECONDS_SHOWN_UNTIL = 120
@@ -60,6 +60,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
         "pause_state",
     ]
     list_filter = [AliveFilter, "paused", "host"]
+    filter_fields = ("id",)
     #: Most recent heartbeat first, whatever the model's default ordering.
     ordering = ["-heartbeat_at"]
     search_fields = ["id", "host"]
@@ -131,7 +132,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
         if not worker.paused:
             return "-"
         who = f" by {worker.paused_by}" if worker.paused_by else ""
-        why = f": {worker.reason}" if worker.reason else ""
+        why = f": {cut_reason(worker.reason)}" if worker.reason else ""
         return format_html(
             '<span class="djj-badge djj-paused">paused</span> {}{}{}', worker.pause_mode, who, why
         )

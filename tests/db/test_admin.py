@@ -451,7 +451,7 @@ def test_queue_errors_are_reported(admin_client: Client) -> None:
     not_paused = post(admin_client, queue_url("resume"), {"queue": "emails"})
     assert messages_of(not_paused) == [("error", "queue 'emails' is not paused")]
     bad_until = post(admin_client, queue_url("pause"), {"queue": "emails", "until": "soon"})
-    assert messages_of(bad_until) == [("error", "'until' must be a number of minutes, not 'soon'")]
+    assert messages_of(bad_until) == [("error", "until: 'soon' is not a number of minutes")]
     bad_name = post(admin_client, queue_url("pause"), {"queue": ""})
     assert messages_of(bad_name) == [("error", "queue: must not be empty")]
     assert not QueueState.objects.filter(paused=True).exists()
