@@ -61,6 +61,12 @@ class JobsSettings:
     WORKER_DEAD_SECONDS: float = 60.0
     #: Database alias the job tables live in.
     DATABASE: str = "default"
+    #: Alias in ``DATABASES`` whose connection parameters the worker's dedicated
+    #: LISTEN connection uses: a direct connection to the job database, needed
+    #: when ``DATABASE`` goes through PgBouncer in transaction mode (which loses
+    #: notifications). ``""`` (the default): ``DATABASE``'s own parameters.
+    #: ``None``: no LISTEN; the worker polls every ``POLL_SECONDS`` and says so.
+    LISTEN_DATABASE: str | None = ""
     #: Largest job arguments (args and kwargs as JSON, in bytes), checked at enqueue.
     MAX_ARGS_BYTES: int = 1024 * 1024
     #: Deepest nesting of lists and dicts in arguments and results.
@@ -149,6 +155,16 @@ def problems(user: Any = None) -> list[Problem]:
                 f"Use one of: {', '.join(map(repr, settings.DATABASES))}.",
             )
         )
+    listen = user.get("LISTEN_DATABASE", JobsSettings.LISTEN_DATABASE)
+    if isinstance(listen, str) and listen and listen not in settings.DATABASES:
+        found.append(
+            Problem(
+                "durable_jobs.E011",
+                f"DURABLE_JOBS['LISTEN_DATABASE'] is {listen!r}, which is not an alias in DATABASES.",
+                "Name a direct (not pooled) connection to the job database, '' for DATABASE's own, "
+                f"or None to poll. Aliases: {', '.join(map(repr, settings.DATABASES))}.",
+            )
+        )
     if found:
         return found  # the relations below need every value to be sound
     loaded = JobsSettings(**user)
@@ -178,6 +194,10 @@ def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
     if expected == "str":
         if not isinstance(value, str):
             return Problem("durable_jobs.E003", f"{name} must be a string, not {value!r}.")
+        return None
+    if expected == "str | None":
+        if value is not None and not isinstance(value, str):
+            return Problem("durable_jobs.E003", f"{name} must be a string or None, not {value!r}.")
         return None
     if expected == "int" and (isinstance(value, bool) or not isinstance(value, int)):
         return Problem(

@@ -67,11 +67,17 @@ class PostgresEngine(Engine):
         with self.cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, '')", [CONTROL_CHANNEL])
 
-    def listen_params(self) -> dict[str, Any]:
-        """psycopg.connect() arguments for a dedicated LISTEN connection."""
-        params = connections[self.alias].get_connection_params()
-        for key in ("cursor_factory", "context", "prepare_threshold"):
+    def listen_params(self, alias: str | None = None) -> dict[str, Any]:
+        """psycopg.connect() arguments for a dedicated LISTEN connection.
+
+        Built from the ``DATABASES`` entry ``alias`` (``LISTEN_DATABASE``: a
+        direct connection to this database when the job alias goes through
+        PgBouncer), or from the job alias's own entry.
+        """
+        params = connections[alias or self.alias].get_connection_params()
+        for key in ("cursor_factory", "context"):
             params.pop(key, None)
+        params["prepare_threshold"] = None  # never a server-side prepared statement
         return params
 
     # ------------------------------------------------------------ insert, claim, locks

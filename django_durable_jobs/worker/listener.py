@@ -6,6 +6,12 @@ LISTENs on the storage engine's channels; elsewhere (SQLite)
 hints: the rows are the truth, so a lost one costs one poll interval at most.
 A control notification carries no payload: it only makes the control loop
 re-read pauses and leases now.
+
+The LISTEN connection is built from the parameters of ``LISTEN_DATABASE``
+(an alias in ``DATABASES``; by default the job database's own): a session
+that must stay on one server connection, which PgBouncer in transaction mode
+does not give, so behind PgBouncer it names a direct connection. With
+``LISTEN_DATABASE = None`` nothing LISTENs and the worker polls.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from ..conf import jobs_settings
 from ..storage import engine
 from .health import Outage
 
@@ -45,14 +52,27 @@ class Listener:
 
     @staticmethod
     def available(using: str) -> bool:
-        """Whether the job database can notify; elsewhere the worker polls."""
-        return bool(engine(using).listen_channels)
+        """Whether the worker should LISTEN: the job database can notify and LISTEN_DATABASE allows it.
+
+        Elsewhere the worker polls; when that is because ``LISTEN_DATABASE``
+        is None, this logs one line saying so (a worker calls it once, at start).
+        """
+        if not engine(using).listen_channels:
+            return False  # SQLite: polling is the only way
+        if jobs_settings.LISTEN_DATABASE is None:
+            logger.warning(
+                "LISTEN_DATABASE is None: this worker does not LISTEN and polls for new work "
+                "every %s s (POLL_SECONDS)",
+                jobs_settings.POLL_SECONDS,
+            )
+            return False
+        return True
 
     def run(self) -> None:
         import psycopg  # only PostgreSQL workers need it
 
         storage = engine(self.using)
-        params = storage.listen_params()
+        params = storage.listen_params(listen_alias(self.using))
         outage = Outage("listener", self.using)
         while not self._stopping.is_set():
             try:
@@ -76,3 +96,8 @@ class Listener:
                 self._wake.set()
         else:
             self._on_control()
+
+
+def listen_alias(using: str) -> str:
+    """The alias whose connection parameters the LISTEN connection of job database ``using`` uses."""
+    return jobs_settings.LISTEN_DATABASE or using

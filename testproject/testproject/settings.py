@@ -5,6 +5,10 @@ The database is chosen by environment variables:
 - ``DJJ_DB=sqlite`` (default): a SQLite file, ``DJJ_DB_NAME`` or ``testproject/demo.sqlite3``.
 - ``DJJ_DB=postgres``: PostgreSQL at ``DJJ_PG_HOST``/``DJJ_PG_PORT`` (127.0.0.1:5432),
   user ``DJJ_PG_USER`` (postgres), database ``DJJ_DB_NAME`` (durable_jobs_demo).
+- ``DJJ_PG_DIRECT_PORT`` (PostgreSQL, optional): also a ``"direct"`` alias to the
+  same database at ``DJJ_PG_DIRECT_HOST`` (127.0.0.1) and this port, for
+  ``DURABLE_JOBS["LISTEN_DATABASE"]`` when ``DJJ_PG_PORT`` is PgBouncer's
+  (tests/e2e/test_pgbouncer.py). Its connections are named ``djj-direct``.
 """
 
 import json
@@ -68,6 +72,14 @@ if DB == "postgres":
             "TEST": {"NAME": os.environ.get("DJJ_TEST_DB_NAME", f"test_durable_jobs_{os.getpid()}")},
         }
     }
+    if os.environ.get("DJJ_PG_DIRECT_PORT"):
+        DATABASES["direct"] = {
+            **DATABASES["default"],
+            "HOST": os.environ.get("DJJ_PG_DIRECT_HOST", "127.0.0.1"),
+            "PORT": os.environ["DJJ_PG_DIRECT_PORT"],
+            "OPTIONS": {"application_name": "djj-direct"},
+            "TEST": {"MIRROR": "default"},  # the same database: never a second test database
+        }
 elif DB == "sqlite":
     DATABASES = {
         "default": {

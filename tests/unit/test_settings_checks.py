@@ -57,6 +57,12 @@ BAD = [
     ({"MAX_ARGS_BYTES": 0}, "durable_jobs.E005", "DURABLE_JOBS['MAX_ARGS_BYTES'] is 0, outside"),
     ({"MAX_NESTING": 10_000}, "durable_jobs.E005", "DURABLE_JOBS['MAX_NESTING'] is 10000, outside 1..200"),
     ({"LEASE_SECOND": 5}, "durable_jobs.E002", "Unknown DURABLE_JOBS key(s): 'LEASE_SECOND'."),
+    (
+        {"LISTEN_DATABASE": "direct"},
+        "durable_jobs.E011",
+        "DURABLE_JOBS['LISTEN_DATABASE'] is 'direct', which is not an alias in DATABASES",
+    ),
+    ({"LISTEN_DATABASE": 5}, "durable_jobs.E003", "DURABLE_JOBS['LISTEN_DATABASE'] must be a string or None"),
 ]
 
 
@@ -94,6 +100,13 @@ def test_good_settings_pass(settings) -> None:
         "HEARTBEAT_SECONDS": 1,
     }
     assert check_settings() == []
+
+
+@pytest.mark.parametrize("listen", ["", None, "default"])
+def test_listen_database_may_be_default_none_or_an_alias(settings, listen) -> None:
+    settings.DURABLE_JOBS = {"LISTEN_DATABASE": listen}
+    assert check_settings() == []
+    assert jobs_settings.LISTEN_DATABASE == listen
 
 
 def run_manage(*argv: str, extra: str) -> subprocess.CompletedProcess:
