@@ -35,7 +35,7 @@ BENCH_DIR = ROOT / "benchmarks"
 MANAGE = TESTPROJECT / "manage.py"
 PG_DB_NAME = "durable_jobs_bench"
 POLL = 0.05  # seconds between progress checks
-NAMES = ("enqueue", "bulk", "drain", "latency", "workflow", "fanout", "competitor")
+NAMES = ("enqueue", "bulk", "drain", "latency", "workflow", "fanout", "limits", "competitor")
 
 
 # --------------------------------------------------------------------------- results
@@ -500,6 +500,53 @@ def bench_drain(config: Config) -> list[Figure]:
     return drain_figures(f"drain (1 runjobs -c {config.concurrency})", n, spawned, done, job_span(), 3000)
 
 
+def bench_limits(config: Config) -> list[Figure]:
+    """Concurrency limits: a drain under a limit never reached, against a plain drain run next to it,
+    and the claim's cost with 10,000 keys at their limit."""
+    from demo.jobs import noop, noop_limited, noop_per_key
+
+    from django_durable_jobs.models import Job, Status
+    from django_durable_jobs.state import execution
+
+    n = config.drain_n
+    rates = {}
+    for label, definition in (("no limit", noop), ("limit 1,000", noop_limited)):
+        reset_tables()
+        definition.enqueue_many([((), {})] * n)
+        analyze()
+        with runjobs(config, f"limits-{label.replace(' ', '-').replace(',', '')}") as proc:
+            wait_until(lambda: completed() >= n, timeout=600, proc=proc, what=f"the drain ({label})")
+        rates[label] = n / seconds(*job_span())
+    figures = [
+        Figure(f"drain, {label}", rate, "jobs/s", note=f"{n} jobs, 1 runjobs -c {config.concurrency}")
+        for label, rate in rates.items()
+    ]
+    ratio = rates["limit 1,000"] / rates["no limit"]
+    figures.append(Figure("drain under a limit / without", ratio, "x", 0.7, note="same run, back to back"))
+    reset_tables()
+    keys = 10_000
+    noop_per_key.enqueue_many([((k,), {}) for k in range(keys)] * 2)  # two per key
+    first = Job.objects.order_by("id")[:keys].values_list("id", flat=True)
+    Job.objects.filter(id__in=list(first)).update(status=Status.RUNNING, lease="x", worker_id="bench")
+    analyze()
+    waits = []
+    for _ in range(50):
+        start = time.perf_counter()
+        claimed = execution.claim("default", "bench", None, 8)
+        waits.append((time.perf_counter() - start) * 1000)
+        assert not claimed, "every key is at its limit"
+    figures.append(
+        Figure(
+            "claim, 10,000 keys at their limit",
+            statistics.median(waits),
+            "ms",
+            note=f"median of 50 claims finding nothing, p95 {percentile(waits, 95):.1f} ms; "
+            f"{keys:,} running + {keys:,} waiting",
+        )
+    )
+    return figures
+
+
 def bench_latency(config: Config) -> list[Figure]:
     from demo.jobs import noop
 
@@ -735,6 +782,7 @@ def run(config: Config) -> list[Figure]:
         ("latency", bench_latency),
         ("workflow", bench_workflow),
         ("fanout", bench_fanout),
+        ("limits", bench_limits),
     ]
     for name, bench in steps:
         if config.wants(name):

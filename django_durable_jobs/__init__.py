@@ -26,6 +26,7 @@ _EXPORTS = {
     "JobInterrupted": "exceptions",
     "JobNotFound": "exceptions",
     "JobNotPaused": "exceptions",
+    "Limit": "limits",
     "NoRetry": "exceptions",
     "PauseMode": "statuses",
     "QueueAlreadyPaused": "exceptions",

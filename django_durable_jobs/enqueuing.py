@@ -104,6 +104,10 @@ def build_job(
         updated_at=now,
         **(options or resolve_options(definition)),
     )
+    if definition.concurrency is not None:
+        limit = definition.concurrency
+        fields["concurrency_key"] = limit.key_for(definition.name, definition.signature, args, kwargs)
+        fields["concurrency_limit"] = limit.n
     fields.update(extra)
     fields.setdefault("delayed", fields["run_after"] > now)
     return new_job(fields)

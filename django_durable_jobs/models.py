@@ -47,6 +47,14 @@ class Job(models.Model):
     reclaims = models.PositiveIntegerField(
         default=0, help_text="Times a worker died while running it (see MAX_RECLAIMS)."
     )
+    concurrency_key = models.CharField(
+        max_length=UNIQUE_KEY_LENGTH,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Jobs with one key share a fleet-wide limit: concurrency_limit running at once.",
+    )
+    concurrency_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
     delayed = models.BooleanField(
         default=False,
         editable=False,
@@ -100,16 +108,29 @@ class Job(models.Model):
             # many finished jobs the table holds.
             # Not-yet-due rows are left out (``delayed``), so a backlog of
             # delayed jobs or retries costs a claim nothing.
+            # Jobs under a concurrency limit are claimed on their own path.
             models.Index(
                 fields=["queue", "-priority", "id"],
                 name="durable_jobs_ready",
-                condition=Q(status="pending", delayed=False),
+                condition=Q(status="pending", delayed=False, concurrency_key__isnull=True),
             ),
             # The same for workers that serve every queue.
             models.Index(
                 fields=["-priority", "id"],
                 name="durable_jobs_ready_any",
-                condition=Q(status="pending", delayed=False),
+                condition=Q(status="pending", delayed=False, concurrency_key__isnull=True),
+            ),
+            # Ready jobs under a concurrency limit, in claim order.
+            models.Index(
+                fields=["-priority", "id"],
+                name="durable_jobs_ready_limited",
+                condition=Q(status="pending", delayed=False, concurrency_key__isnull=False),
+            ),
+            # How many of each key run now: what a limited claim counts.
+            models.Index(
+                fields=["concurrency_key"],
+                name="durable_jobs_running_limited",
+                condition=Q(status="running", concurrency_key__isnull=False),
             ),
             # Delayed rows by due time: what the claim's stager reads.
             models.Index(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation
 from .exceptions import UnknownJob
+from .limits import Limit, as_limit
 
 if TYPE_CHECKING:
     from .models import Job
@@ -41,6 +42,7 @@ class JobDefinition:
     retries: int | None = None
     schedule: Any = None
     options: JobOptions = field(default_factory=JobOptions)
+    concurrency: Limit | None = None
 
     def __post_init__(self) -> None:
         self.is_async = inspect.iscoroutinefunction(self.func)
@@ -117,11 +119,14 @@ def job(
     priority: int = 0,
     retries: int | None = None,
     schedule: Any = None,
+    concurrency: int | Limit | None = None,
 ) -> Any:
     """Register a function as a job.
 
-    ``@job``, ``@job("name", queue=..., priority=..., retries=..., schedule=...)``
-    or ``@job(queue=...)``. The default name is ``"<module>.<function>"``.
+    ``@job``, ``@job("name", queue=..., priority=..., retries=..., schedule=...,
+    concurrency=...)`` or ``@job(queue=...)``. The default name is
+    ``"<module>.<function>"``. ``concurrency``: at most that many of this job
+    run at once across every worker, or a :class:`~.limits.Limit` per key.
     """
     if isinstance(func, str):
         if name is not None:
@@ -137,9 +142,18 @@ def job(
         if queue is not None:
             validation.queue_name(queue)
         job_name = validation.job_name(name or f"{f.__module__}.{f.__qualname__}")
+        limit = as_limit(concurrency)
         definition = JobDefinition(
-            func=f, name=job_name, queue=queue, priority=priority, retries=retries, schedule=schedule
+            func=f,
+            name=job_name,
+            queue=queue,
+            priority=priority,
+            retries=retries,
+            schedule=schedule,
+            concurrency=limit,
         )
+        if limit is not None:
+            limit.check(job_name, definition.signature)
         if schedule is not None:
             from .scheduling.specs import validate_spec
 
@@ -150,6 +164,11 @@ def job(
     if func is None:
         return decorate
     return decorate(func)
+
+
+def any_limits() -> bool:
+    """Whether some registered job has a concurrency limit (the claim then looks for them)."""
+    return any(definition.concurrency is not None for definition in _registry.values())
 
 
 def register(definition: JobDefinition) -> None:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from .. import signals, storage
 from ..conf import jobs_settings
 from ..models import Job, Status
+from ..registry import any_limits
 from ..storage import engine
 from . import fanouts
 from .common import lock
@@ -49,6 +50,9 @@ class Outcome:
     result: Any = None
     error: str = ""
     run_after: datetime | None = None
+    #: The job's queue if it ran under a concurrency limit: its end frees a
+    #: slot that workers elsewhere may be waiting for, so they are woken.
+    frees_limit_in: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -57,7 +61,7 @@ class Outcome:
 
 def claim(using: str, worker_id: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
     """Claim up to ``limit`` runnable jobs under one fresh lease token."""
-    return engine(using).claim(worker_id, uuid.uuid4().hex, queues, limit)
+    return engine(using).claim(worker_id, uuid.uuid4().hex, queues, limit, limited=any_limits())
 
 
 def renew_leases(using: str, owned: dict[int, str]) -> None:
@@ -108,6 +112,9 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
             new = status[id(outcome)]
             if outcome.fanout_id is not None and new in (Status.COMPLETED, Status.FAILED):
                 finished.setdefault(outcome.fanout_id, Counter())[new] += 1
+        freed = {o.frees_limit_in for o in batch if o.frees_limit_in and status[id(o)] is not None}
+        if freed:
+            engine(using).notify_work(freed)
         for fanout_id, counts in sorted(finished.items()):
             fanouts.children_finished(
                 using, fanout_id, succeeded=counts[Status.COMPLETED], failed=counts[Status.FAILED]

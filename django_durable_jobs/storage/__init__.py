@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.db import connections
 
 from ..conf import jobs_settings
-from .base import ClaimedJob, Engine
+from .base import Engine
+from .claims import ClaimedJob
 from .postgres import PostgresEngine
 from .sqlite import SQLiteEngine
 

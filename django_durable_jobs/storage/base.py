@@ -13,8 +13,7 @@ writes from an execution that no longer owns it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -24,33 +23,8 @@ from django.utils import timezone
 
 from ..conf import jobs_settings
 from ..models import Checkpoint, FanOut, Job, JobTypeState, QueueState, Worker
-
-CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id"
-
-
-@dataclass(slots=True)
-class ClaimedJob:
-    """A job as the claim returns it: what the worker needs to run it."""
-
-    id: int
-    name: str
-    queue: str
-    priority: int
-    args: list[Any]
-    kwargs: dict[str, Any]
-    attempt: int
-    max_retries: int
-    fanout_id: int | None
-    lease: str
-
-
-def placeholders(values: Sequence[Any]) -> str:
-    return ", ".join(["%s"] * len(values))
-
-
-def from_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
+from .claims import Claims
+from .sql import from_json, placeholders
 
 #: Turns a retry, a failure, a release or a suspension into "paused" when a
 #: graceful pause was requested while the attempt ran. Parameters: the status
@@ -67,7 +41,7 @@ FINISH = "lease = NULL, lease_expires_at = NULL, pause_requested = NULL"
 UNCOUNT = "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END"
 
 
-class Engine:
+class Engine(Claims):
     """Storage operations on the job tables of one database alias."""
 
     vendor = ""
@@ -122,79 +96,6 @@ class Engine:
         """Insert new Job rows (setting their ids) and wake their queues' workers on commit."""
         Job.objects.using(self.alias).bulk_create(jobs)
         self.notify_work({job.queue for job in jobs})
-
-    def claim(self, worker_id: str, lease: str, queues: Sequence[str] | None, limit: int) -> list[ClaimedJob]:
-        """Claim up to ``limit`` runnable jobs in one statement.
-
-        ``queues=None`` means every queue. Paused queues and a paused worker
-        are checked by the statement itself, so no cached pause state can race
-        a pause.
-        """
-        t = self.tables
-        now, now_params = self.now()
-        expires, expires_params = self.now_plus(jobs_settings.LEASE_SECONDS)
-        queue_filter = f"AND queue IN ({placeholders(queues)})" if queues else ""
-        sql = f"""
-            UPDATE {t["job"]} SET status = 'running', lease = %s, worker_id = %s,
-                attempt = attempt + 1, started_at = {now}, updated_at = {now},
-                lease_expires_at = {expires}
-            WHERE id IN (
-                SELECT id FROM {t["job"]}
-                WHERE status = 'pending' AND NOT delayed AND run_after <= {now} {queue_filter}
-                  AND queue NOT IN (SELECT queue FROM {t["queue"]} WHERE paused)
-                  AND name NOT IN (SELECT name FROM {t["job_type"]} WHERE paused)
-                  AND NOT EXISTS (SELECT 1 FROM {t["worker"]} WHERE id = %s AND paused)
-                ORDER BY priority DESC, id LIMIT %s{self.claim_lock})
-            RETURNING {CLAIM_COLUMNS}"""
-        params = [
-            lease,
-            worker_id,
-            *now_params,
-            *now_params,
-            *expires_params,
-            *now_params,
-            *(queues or []),
-            worker_id,
-            limit,
-        ]
-        with self.atomic(), self.cursor() as cursor:
-            self.before_claim(cursor)
-            self.stage_due(cursor)
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:9], lease) for row in rows]
-        jobs.sort(key=lambda j: (-j.priority, j.id))
-        return jobs
-
-    claim_lock = ""
-    #: Delayed rows one claim makes claimable at most (the next claim takes the rest).
-    STAGE_BATCH = 1000
-
-    def stage_due(self, cursor: Any) -> int:
-        """Inside the claim's transaction: delayed rows now due join the claim's index.
-
-        A job enqueued with a future ``run_after``, or waiting out a retry's
-        backoff, is ``pending`` with ``delayed`` set, which keeps it out of
-        the index the claim reads: a backlog of 200,000 jobs due tomorrow is
-        not walked by every claim. This statement reads the delayed rows by
-        due time, so when none is due it costs one index page. ``delayed`` is
-        only a hint: the claim still checks ``run_after``.
-        """
-        now, now_params = self.now()
-        job = self.tables["job"]
-        cursor.execute(
-            f"""UPDATE {job} SET delayed = FALSE WHERE id IN (
-                    SELECT id FROM {job} WHERE status = 'pending' AND delayed AND run_after <= {now}
-                    ORDER BY run_after LIMIT {int(self.STAGE_BATCH)}{self.claim_lock})""",
-            now_params,
-        )
-        return cursor.rowcount
-
-    def before_claim(self, cursor: Any) -> None:
-        """Inside the claim's transaction, before its statement."""
-
-    def block_claims(self) -> None:
-        """Inside a queue or worker pause: wait for claims in flight, block new ones until commit."""
 
     def lock_jobs(self, job_ids: list[int]) -> None:
         """Inside a transaction: lock these job rows in id order."""

@@ -20,6 +20,7 @@ from .base import Engine
 WORK_CHANNEL = "durable_jobs_work"
 CONTROL_CHANNEL = "durable_jobs_control"
 CLAIM_LOCK_KEY = 0x6A6F6273  # "jobs"
+LIMITED_CLAIM_LOCK_KEY = 0x6C696D74  # "limt": limited claims take it one at a time
 
 #: (column, array type, value of a job) for bulk inserts; the other columns
 #: are NULL or a constant for a new job.
@@ -33,6 +34,8 @@ INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("delayed", "boolean", lambda j: j.delayed),
     ("max_retries", "integer", lambda j: j.max_retries),
     ("unique_key", "text", lambda j: j.unique_key),
+    ("concurrency_key", "text", lambda j: j.concurrency_key),
+    ("concurrency_limit", "integer", lambda j: j.concurrency_limit),
     ("fanout_id", "bigint", lambda j: j.fanout_id),
     ("fanout_index", "integer", lambda j: j.fanout_index),
     ("schedule", "text", lambda j: j.schedule),
@@ -138,6 +141,9 @@ class PostgresEngine(Engine):
 
     def before_claim(self, cursor: Any) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [CLAIM_LOCK_KEY])
+
+    def before_limited_claim(self, cursor: Any) -> None:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LIMITED_CLAIM_LOCK_KEY])
 
     def block_claims(self) -> None:
         with self.cursor() as cursor:

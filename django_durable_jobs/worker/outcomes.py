@@ -13,6 +13,7 @@ from .. import validation
 from ..conf import jobs_settings
 from ..context import JobContext
 from ..exceptions import NoRetry
+from ..registry import resolve
 from ..retry import describe_error, retry_at, should_retry
 from ..state.execution import Outcome
 
@@ -22,6 +23,9 @@ PREVIEW_CHARS = 1000
 
 
 def _outcome(kind: str, ctx: JobContext, **fields: Any) -> Outcome:
+    definition = resolve(ctx.name)
+    if definition is not None and definition.concurrency is not None:
+        fields["frees_limit_in"] = ctx.queue
     return Outcome(kind, ctx.id, ctx.lease, ctx.fanout_id, **fields)
 
 

@@ -5,7 +5,7 @@ import os
 import random
 import time
 
-from django_durable_jobs import NoRetry, RetryAfter, call, current_job, every, fan_out, job, schedule, sub
+from django_durable_jobs import Limit, NoRetry, RetryAfter, call, current_job, every, fan_out, job, schedule, sub
 
 
 @job("demo.noop")
@@ -356,3 +356,41 @@ def long_error(size: int) -> None:
 def echo(value: object = None, **extra: object) -> object:
     """Returns what it was given (to check arguments come back as given)."""
     return value
+
+
+def _probe(key: str, seconds: float) -> None:
+    """Count this handler as running under ``key`` for ``seconds``, keeping the peak."""
+    from django.db.models import F
+    from django.db.models.functions import Greatest
+
+    from .models import Probe
+
+    Probe.objects.get_or_create(key=key)
+    Probe.objects.filter(key=key).update(running=F("running") + 1, peak=Greatest("peak", F("running") + 1))
+    try:
+        time.sleep(seconds)
+    finally:
+        Probe.objects.filter(key=key).update(running=F("running") - 1)
+
+
+@job("demo.limited", concurrency=2)
+def limited(seconds: float = 0.005) -> None:
+    """At most two at once across every worker."""
+    _probe("limited", seconds)
+
+
+@job("demo.per_customer", concurrency=Limit(1, key="customer:{customer_id}"))
+def per_customer(customer_id: int, seconds: float = 0.2) -> int:
+    """At most one at once per customer; customers do not hold each other up."""
+    _probe(f"customer:{customer_id}", seconds)
+    return customer_id
+
+
+@job("demo.noop_limited", concurrency=1000)
+def noop_limited() -> None:
+    """A no-op under a limit it never reaches: what checking a limit costs (benchmarks)."""
+
+
+@job("demo.noop_per_key", concurrency=Limit(1, key="{key}"))
+def noop_per_key(key: int) -> None:
+    """A no-op limited to one at a time per key (benchmarks)."""

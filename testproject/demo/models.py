@@ -33,3 +33,14 @@ class SignalLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.job_id or self.detail}"
+
+
+class Probe(models.Model):
+    """How many handlers of one key run right now, and the most ever seen (limit tests)."""
+
+    key = models.CharField(max_length=100, primary_key=True)
+    running = models.IntegerField(default=0)
+    peak = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.running} running, peak {self.peak}"

@@ -68,7 +68,8 @@ def test_a_claim_does_not_walk_the_delayed_backlog() -> None:
         engine("default").stage_due(cursor)
         cursor.execute(
             "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM durable_jobs_job WHERE status = 'pending' AND "
-            "NOT delayed AND run_after <= now() ORDER BY priority DESC, id LIMIT 10 FOR UPDATE SKIP LOCKED"
+            "NOT delayed AND run_after <= now() AND concurrency_key IS NULL "
+            "ORDER BY priority DESC, id LIMIT 10 FOR UPDATE SKIP LOCKED"
         )
         plan = cursor.fetchone()[0]
     plan = plan if isinstance(plan, list) else json.loads(plan)

@@ -1,0 +1,167 @@
+"""The claim: how a worker takes runnable jobs, the part of an engine every job goes through.
+
+Internal module: :class:`Claims` is a base of :class:`~.base.Engine`, which
+provides the clock (``now``), table names, cursors and transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..conf import jobs_settings
+from .sql import from_json, placeholders
+
+CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id"
+
+
+@dataclass(slots=True)
+class ClaimedJob:
+    """A job as the claim returns it: what the worker needs to run it."""
+
+    id: int
+    name: str
+    queue: str
+    priority: int
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempt: int
+    max_retries: int
+    fanout_id: int | None
+    lease: str
+
+
+class Claims:
+    """Claiming, for :class:`~.base.Engine` (which defines the members used here)."""
+
+    tables: dict[str, str]
+    now: Any
+    now_plus: Any
+    atomic: Any
+    cursor: Any
+
+    def claim(
+        self, worker_id: str, lease: str, queues: Sequence[str] | None, limit: int, *, limited: bool = False
+    ) -> list[ClaimedJob]:
+        """Claim up to ``limit`` runnable jobs, in one transaction.
+
+        ``queues=None`` means every queue. Paused queues, job types and a
+        paused worker are checked by the statements themselves, so no cached
+        pause state can race a pause. ``limited``: jobs under a concurrency
+        limit may be waiting; they are claimed first, on their own path
+        (:meth:`_claim_limited`), then the free slots go to the others.
+        """
+        now, now_params = self.now()
+        queue_filter = f"AND queue IN ({placeholders(queues)})" if queues else ""
+        ready = f"""status = 'pending' AND NOT delayed AND run_after <= {now} {queue_filter}
+                  AND queue NOT IN (SELECT queue FROM {self.tables["queue"]} WHERE paused)
+                  AND name NOT IN (SELECT name FROM {self.tables["job_type"]} WHERE paused)
+                  AND NOT EXISTS (SELECT 1 FROM {self.tables["worker"]} WHERE id = %s AND paused)"""
+        ready_params = [*now_params, *(queues or []), worker_id]
+        rows: list[tuple] = []
+        with self.atomic(), self.cursor() as cursor:
+            self.before_claim(cursor)
+            self.stage_due(cursor)
+            if limited:
+                rows += self._claim_limited(cursor, worker_id, lease, ready, ready_params, limit)
+            if len(rows) < limit:
+                select = f"""SELECT id FROM {self.tables["job"]}
+                    WHERE {ready} AND concurrency_key IS NULL
+                    ORDER BY priority DESC, id LIMIT %s{self.claim_lock}"""
+                rows += self._take(cursor, worker_id, lease, select, [*ready_params, limit - len(rows)])
+        jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:9], lease) for row in rows]
+        jobs.sort(key=lambda j: (-j.priority, j.id))
+        return jobs
+
+    def _take(self, cursor: Any, worker_id: str, lease: str, select: str, params: list[Any]) -> list[tuple]:
+        """Mark the jobs ``select`` picks as running under ``lease``; returns their claim columns."""
+        now, now_params = self.now()
+        expires, expires_params = self.now_plus(jobs_settings.LEASE_SECONDS)
+        cursor.execute(
+            f"""UPDATE {self.tables["job"]} SET status = 'running', lease = %s, worker_id = %s,
+                    attempt = attempt + 1, started_at = {now}, updated_at = {now},
+                    lease_expires_at = {expires}
+                WHERE id IN ({select})
+                RETURNING {CLAIM_COLUMNS}""",
+            [lease, worker_id, *now_params, *now_params, *expires_params, *params],
+        )
+        return cursor.fetchall()
+
+    def _claim_limited(
+        self, cursor: Any, worker_id: str, lease: str, ready: str, ready_params: list[Any], limit: int
+    ) -> list[tuple]:
+        """Claim jobs under concurrency limits: per key, at most its limit minus what runs now.
+
+        Ranks each key's ready jobs in claim order and takes those whose rank
+        fits the key's free slots, so a full key holds back only its own jobs
+        and order holds within a key. First among the next ``PREFIX`` ready
+        jobs in claim order (cheap, and enough unless many full keys queue
+        ahead); if that does not fill the claim, among all of them, so a full
+        key never blocks another (no head-of-line blocking). Limited claims
+        run one at a time (:meth:`before_limited_claim`): each counts what the
+        one before it claimed, so no race takes a key over its limit. Slots
+        of a dead worker's jobs come back when those jobs are reclaimed.
+        """
+        self.before_limited_claim(cursor)
+        prefix = max(self.LIMITED_PREFIX, 20 * limit)
+        rows = self._take(
+            cursor, worker_id, lease, self._limited_select(ready, "LIMIT %s"), [*ready_params, prefix, limit]
+        )
+        if len(rows) < limit:
+            rows += self._take(
+                cursor, worker_id, lease, self._limited_select(ready, ""), [*ready_params, limit - len(rows)]
+            )
+        return rows
+
+    #: Ready limited jobs the first, cheap, pass of a limited claim looks at (at least).
+    LIMITED_PREFIX = 500
+
+    def _limited_select(self, ready: str, prefix: str) -> str:
+        job = self.tables["job"]
+        return f"""WITH candidate AS (
+                SELECT id, priority, concurrency_key, concurrency_limit FROM {job}
+                WHERE {ready} AND concurrency_key IS NOT NULL ORDER BY priority DESC, id {prefix}),
+            running AS (
+                SELECT concurrency_key, count(*) AS n FROM {job}
+                WHERE status = 'running' AND concurrency_key IN (SELECT concurrency_key FROM candidate)
+                GROUP BY concurrency_key)
+            SELECT c.id FROM (
+                SELECT *, row_number() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, id) AS place
+                FROM candidate) AS c
+            LEFT JOIN running AS r ON r.concurrency_key = c.concurrency_key
+            WHERE c.place <= c.concurrency_limit - COALESCE(r.n, 0)
+            ORDER BY c.priority DESC, c.id LIMIT %s"""
+
+    def before_limited_claim(self, cursor: Any) -> None:
+        """Inside the claim's transaction: wait for any other limited claim (SQLite: claims are serial)."""
+
+    claim_lock = ""
+    #: Delayed rows one claim makes claimable at most (the next claim takes the rest).
+    STAGE_BATCH = 1000
+
+    def stage_due(self, cursor: Any) -> int:
+        """Inside the claim's transaction: delayed rows now due join the claim's index.
+
+        A job enqueued with a future ``run_after``, or waiting out a retry's
+        backoff, is ``pending`` with ``delayed`` set, which keeps it out of
+        the index the claim reads: a backlog of 200,000 jobs due tomorrow is
+        not walked by every claim. This statement reads the delayed rows by
+        due time, so when none is due it costs one index page. ``delayed`` is
+        only a hint: the claim still checks ``run_after``.
+        """
+        now, now_params = self.now()
+        job = self.tables["job"]
+        cursor.execute(
+            f"""UPDATE {job} SET delayed = FALSE WHERE id IN (
+                    SELECT id FROM {job} WHERE status = 'pending' AND delayed AND run_after <= {now}
+                    ORDER BY run_after LIMIT {int(self.STAGE_BATCH)}{self.claim_lock})""",
+            now_params,
+        )
+        return cursor.rowcount
+
+    def before_claim(self, cursor: Any) -> None:
+        """Inside the claim's transaction, before its statement."""
+
+    def block_claims(self) -> None:
+        """Inside a queue or worker pause: wait for claims in flight, block new ones until commit."""
