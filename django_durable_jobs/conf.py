@@ -19,6 +19,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .validation import queue_name
+
 
 @dataclass(frozen=True)
 class JobsSettings:
@@ -138,8 +140,6 @@ def problems(user: Any = None) -> list[Problem]:
     for key, value in user.items():
         if key in known and (problem := _value_problem(key, value, known[key].type)):
             found.append(problem)
-    from .validation import queue_name  # validation reads these settings
-
     queue = user.get("DEFAULT_QUEUE", JobsSettings.DEFAULT_QUEUE)
     if isinstance(queue, str):
         try:

@@ -25,6 +25,8 @@ NAME_LENGTH = 200
 QUEUE_LENGTH = 100
 UNIQUE_KEY_LENGTH = 255
 BY_LENGTH = 150
+#: Not a column limit (a reason is text): a reason longer than a page is a mistake.
+REASON_LENGTH = 10_000
 WORKER_ID_LENGTH = 200
 #: PostgreSQL ``integer`` and ``bigint``; SQLite would take more, so every database gets these.
 INT32 = (-(2**31), 2**31 - 1)
@@ -114,19 +116,15 @@ def future(field: str, value: Any, now: datetime) -> datetime:
     return when
 
 
-def payload(field: str, value: Any, *, max_nesting: int | None = None) -> None:
+def payload(field: str, value: Any, *, max_nesting: int) -> None:
     """Refuse what would not survive a JSON round trip, or that the database cannot store.
 
     Walks the value without recursion, so a value nested deeper than Python's
     recursion limit gets this error too: non-string dict keys (``{1: "a"}``
     would come back as ``{"1": "a"}``), NaN and infinity, NUL characters,
-    types JSON does not have, and nesting beyond ``max_nesting``
-    (``MAX_NESTING`` by default).
+    types JSON does not have, and nesting beyond ``max_nesting`` (the
+    ``MAX_NESTING`` setting, which callers pass: this module reads no settings).
     """
-    if max_nesting is None:
-        from .conf import jobs_settings
-
-        max_nesting = jobs_settings.MAX_NESTING
     if size_bound(value, max_nesting) is None:
         _find_problem(field, value, max_nesting)
 
@@ -209,9 +207,16 @@ def _find_problem(field: str, value: Any, max_nesting: int) -> None:
             raise InvalidType(path, f"{type(item).__name__} {show(item)} is not JSON-serialisable")
 
 
-def dumps(field: str, value: Any, *, max_bytes: int | None = None, setting: str = "MAX_RESULT_BYTES") -> str:
+def dumps(
+    field: str,
+    value: Any,
+    *,
+    max_nesting: int,
+    max_bytes: int | None = None,
+    setting: str = "MAX_RESULT_BYTES",
+) -> str:
     """``value`` as JSON, after :func:`payload`; refused over ``max_bytes`` UTF-8 bytes (``setting``)."""
-    payload(field, value)
+    payload(field, value, max_nesting=max_nesting)
     try:
         encoded = json.dumps(value, allow_nan=False)
     except ValueError as exc:  # e.g. an int with more digits than Python converts

@@ -118,7 +118,10 @@ def call(target: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwar
         )
     value = _run_target(definition, args, kwargs)
     validation.dumps(
-        f"the result of call() of job {definition.name!r}", value, max_bytes=jobs_settings.MAX_RESULT_BYTES
+        f"the result of call() of job {definition.name!r}",
+        value,
+        max_nesting=jobs_settings.MAX_NESTING,
+        max_bytes=jobs_settings.MAX_RESULT_BYTES,
     )
     ctx.raise_if_interrupted()
     if not execution.save_checkpoint(storage.alias(), ctx.id, ctx.lease, step, definition.name, value):

@@ -30,7 +30,7 @@ def parse_mode(mode: PauseMode | str) -> PauseMode:
 def check_actor(by: Any, reason: Any = "") -> None:
     """Who asks for a transition (``by``) and why: text the database can store."""
     validation.text("by", by, max_length=validation.BY_LENGTH)
-    validation.text("reason", reason)
+    validation.text("reason", reason, max_length=validation.REASON_LENGTH)
 
 
 def lock(using: str, *, fanouts: Iterable[int] = (), jobs: Iterable[int] = ()) -> list[Job]:

@@ -47,7 +47,7 @@ def success(ctx: JobContext, result: Any) -> Outcome:
 def stored_result(result: Any) -> Any:
     """``result``, or a marked stand-in if it is over ``MAX_RESULT_BYTES`` or ``MAX_NESTING``."""
     try:
-        encoded = validation.dumps("result", result)
+        encoded = validation.dumps("result", result, max_nesting=jobs_settings.MAX_NESTING)
     except validation.TooDeep:
         return {
             TRUNCATED: f"the result was nested more than {jobs_settings.MAX_NESTING} levels deep "

@@ -225,6 +225,7 @@ def test_job_decorator_refuses_bad_options(kwargs: dict, error: str) -> None:
             r"^by: .*\(151 characters\) is longer than 150 characters$",
         ),
         (lambda j: pause_job(j.pk, by="a\x00"), r"^by: 'a\\x00' contains a NUL character"),
+        (lambda j: pause_job(j.pk, reason="r" * 10_001), r"^reason: .* is longer than 10000 characters$"),
         (lambda j: pause_job(j.pk, "gentle"), r"^mode: 'gentle' is not 'graceful' or 'aggressive'$"),
         (lambda j: resume_job(j.pk, by=7), r"^by: 7 is not a string$"),
         (lambda j: cancel_job("abc"), r"^job_id: 'abc' is not a job id \(a positive integer\)$"),

@@ -142,9 +142,9 @@ def test_failing_step_is_retried_without_rerunning_earlier_steps(run_worker) -> 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--concurrency", "-1"], "must be at least 1"),
-        (["--queue", "emails:0"], "must be at least 1"),
-        (["--queue", "a:b"], "is not an integer"),
+        (["--concurrency", "-1"], "--concurrency: '-1' is not a whole number"),
+        (["--queue", "emails:0"], "--queue emails: 0 is outside 1..1000"),
+        (["--queue", "a:b"], "--queue a: 'b' is not a whole number"),
         (["--queue", "x", "--queue", "x"], "queue given more than once"),
     ],
 )
