@@ -31,6 +31,7 @@ _EXPORTS = {
     "PauseMode": "statuses",
     "QueueAlreadyPaused": "exceptions",
     "QueueNotPaused": "exceptions",
+    "RateLimit": "limits",
     "RetryAfter": "exceptions",
     "Status": "statuses",
     "Threshold": "strategies",

@@ -11,7 +11,7 @@ and a system check error ``durable_jobs.E001``… that ``manage.py check``,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .limits import RateLimit
 from .validation import queue_name
 
 
@@ -69,6 +70,9 @@ class JobsSettings:
     #: notifications). ``""`` (the default): ``DATABASE``'s own parameters.
     #: ``None``: no LISTEN; the worker polls every ``POLL_SECONDS`` and says so.
     LISTEN_DATABASE: str | None = ""
+    #: Per-queue options: ``{"emails": {"rate_limit": "50/s"}}`` (a job's own
+    #: ``rate_limit`` replaces its queue's).
+    QUEUES: dict = field(default_factory=dict)
     #: Largest job arguments (args and kwargs as JSON, in bytes), checked at enqueue.
     MAX_ARGS_BYTES: int = 1024 * 1024
     #: Deepest nesting of lists and dicts in arguments and results.
@@ -191,6 +195,8 @@ def problems(user: Any = None) -> list[Problem]:
 
 def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
     name = f"DURABLE_JOBS[{key!r}]"
+    if expected == "dict":
+        return _queues_problem(value)
     if expected == "str":
         if not isinstance(value, str):
             return Problem("durable_jobs.E003", f"{name} must be a string, not {value!r}.")
@@ -214,6 +220,23 @@ def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
             f"{name} is {value!r}, outside {_number(low)}..{_number(high)}.",
             _HINTS.get(key, ""),
         )
+    return None
+
+
+def _queues_problem(value: Any) -> Problem | None:
+    """``QUEUES``: queue name -> options; the one option is ``rate_limit``."""
+    hint = 'For example {"emails": {"rate_limit": "50/s"}}.'
+    if not isinstance(value, dict):
+        return Problem("durable_jobs.E012", f"DURABLE_JOBS['QUEUES'] must be a dict, not {value!r}.", hint)
+    for queue, options in value.items():
+        try:
+            queue_name(queue, "DURABLE_JOBS['QUEUES'] key")
+            if not isinstance(options, dict) or set(options) - {"rate_limit"}:
+                raise ValueError(f"DURABLE_JOBS['QUEUES'][{queue!r}]: {options!r} may only set 'rate_limit'")
+            if options.get("rate_limit") is not None:
+                RateLimit(options["rate_limit"]).parsed()
+        except ValueError as exc:
+            return Problem("durable_jobs.E012", f"{exc}.", hint)
     return None
 
 

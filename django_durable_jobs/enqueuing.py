@@ -13,6 +13,7 @@ from django.utils import timezone
 from . import validation
 from .conf import jobs_settings
 from .exceptions import InvalidValue
+from .limits import RateLimit
 from .models import Job
 from .state import inserts
 
@@ -108,6 +109,13 @@ def build_job(
         limit = definition.concurrency
         fields["concurrency_key"] = limit.key_for(definition.name, definition.signature, args, kwargs)
         fields["concurrency_limit"] = limit.n
+    rate = definition.rate_limit
+    if rate is not None:
+        fields["rate_key"] = rate.key_for(definition.name, definition.signature, args, kwargs)
+        fields["rate_limit"], fields["rate_period"] = rate.parsed()
+    elif queue_rate := jobs_settings.QUEUES.get(fields["queue"], {}).get("rate_limit"):
+        fields["rate_key"] = f"queue:{fields['queue']}"
+        fields["rate_limit"], fields["rate_period"] = RateLimit(queue_rate).parsed()
     fields.update(extra)
     fields.setdefault("delayed", fields["run_after"] > now)
     return new_job(fields)

@@ -9,6 +9,7 @@ account; without ``key`` the limit holds for every job of that name.
 from __future__ import annotations
 
 import inspect
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
@@ -66,3 +67,42 @@ def as_limit(concurrency: int | Limit | None) -> Limit | None:
     if concurrency is None or isinstance(concurrency, Limit):
         return concurrency
     return Limit(concurrency)
+
+
+_UNITS = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_RATE = re.compile(r"^(\d{1,10})\s*/\s*(\d+(?:\.\d+)?)?\s*(sec|min|s|m|h|d)$")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` starts per ``period`` seconds per key, fleet-wide: ``RateLimit("10/s")``.
+
+    ``rate`` is ``"N/s"``, ``"N/m"``, ``"N/h"``, ``"N/d"`` or ``"N/Xs"`` (e.g. ``"5/10s"``).
+    ``key`` is formatted from the job's arguments like a :class:`Limit`'s.
+    """
+
+    rate: str
+    key: str | None = None
+
+    def __post_init__(self) -> None:
+        self.parsed()  # refuse a bad rate where it is written
+        Limit(1, self.key)  # the same key rules
+
+    def parsed(self) -> tuple[int, float]:
+        """``(count, period in seconds)``."""
+        match = _RATE.match(str(self.rate).strip())
+        scale = float(match.group(2) or 1) if match else 0.0
+        if not match or int(match.group(1)) < 1 or not 0 < scale <= 1e6:
+            raise InvalidValue("rate_limit", f"{self.rate!r} is not a rate like '100/m', '10/s' or '5/10s'")
+        permits = validation.integer("rate_limit", int(match.group(1)), 1, validation.INT32[1])
+        return permits, scale * _UNITS[match.group(3)]
+
+    def key_for(self, job_name: str, signature: inspect.Signature, args: Any, kwargs: Any) -> str:
+        return Limit(1, self.key).key_for(job_name, signature, args, kwargs)
+
+
+def as_rate_limit(rate_limit: str | RateLimit | None) -> RateLimit | None:
+    """``@job(rate_limit="100/m")``: a string is one rate for every job of that name."""
+    if rate_limit is None or isinstance(rate_limit, RateLimit):
+        return rate_limit
+    return RateLimit(rate_limit)

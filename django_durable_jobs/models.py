@@ -55,6 +55,15 @@ class Job(models.Model):
         help_text="Jobs with one key share a fleet-wide limit: concurrency_limit running at once.",
     )
     concurrency_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    rate_key = models.CharField(
+        max_length=UNIQUE_KEY_LENGTH,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Jobs with one key share a fleet-wide rate: rate_limit starts per rate_period s.",
+    )
+    rate_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    rate_period = models.FloatField(null=True, blank=True, editable=False)
     delayed = models.BooleanField(
         default=False,
         editable=False,
@@ -108,23 +117,34 @@ class Job(models.Model):
             # many finished jobs the table holds.
             # Not-yet-due rows are left out (``delayed``), so a backlog of
             # delayed jobs or retries costs a claim nothing.
-            # Jobs under a concurrency limit are claimed on their own path.
+            # Jobs under a concurrency or rate limit are claimed on their own path.
             models.Index(
                 fields=["queue", "-priority", "id"],
                 name="durable_jobs_ready",
-                condition=Q(status="pending", delayed=False, concurrency_key__isnull=True),
+                condition=Q(
+                    status="pending", delayed=False, concurrency_key__isnull=True, rate_key__isnull=True
+                ),
             ),
             # The same for workers that serve every queue.
             models.Index(
                 fields=["-priority", "id"],
                 name="durable_jobs_ready_any",
-                condition=Q(status="pending", delayed=False, concurrency_key__isnull=True),
+                condition=Q(
+                    status="pending", delayed=False, concurrency_key__isnull=True, rate_key__isnull=True
+                ),
             ),
-            # Ready jobs under a concurrency limit, in claim order.
+            # Ready jobs under a concurrency or rate limit, in claim order.
             models.Index(
                 fields=["-priority", "id"],
                 name="durable_jobs_ready_limited",
-                condition=Q(status="pending", delayed=False, concurrency_key__isnull=False),
+                condition=Q(status="pending", delayed=False)
+                & (Q(concurrency_key__isnull=False) | Q(rate_key__isnull=False)),
+            ),
+            # Recent starts of each rate key: what a rate-limited claim counts.
+            models.Index(
+                fields=["rate_key", "started_at"],
+                name="durable_jobs_rate_starts",
+                condition=Q(rate_key__isnull=False),
             ),
             # How many of each key run now: what a limited claim counts.
             models.Index(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import validation
 from .exceptions import UnknownJob
-from .limits import Limit, as_limit
+from .limits import Limit, RateLimit, as_limit, as_rate_limit
 
 if TYPE_CHECKING:
     from .models import Job
@@ -43,6 +43,7 @@ class JobDefinition:
     schedule: Any = None
     options: JobOptions = field(default_factory=JobOptions)
     concurrency: Limit | None = None
+    rate_limit: RateLimit | None = None
 
     def __post_init__(self) -> None:
         self.is_async = inspect.iscoroutinefunction(self.func)
@@ -120,6 +121,7 @@ def job(
     retries: int | None = None,
     schedule: Any = None,
     concurrency: int | Limit | None = None,
+    rate_limit: str | RateLimit | None = None,
 ) -> Any:
     """Register a function as a job.
 
@@ -127,6 +129,8 @@ def job(
     concurrency=...)`` or ``@job(queue=...)``. The default name is
     ``"<module>.<function>"``. ``concurrency``: at most that many of this job
     run at once across every worker, or a :class:`~.limits.Limit` per key.
+    ``rate_limit``: at most so many start per period across every worker
+    (``"100/m"``), or a :class:`~.limits.RateLimit` per key.
     """
     if isinstance(func, str):
         if name is not None:
@@ -142,7 +146,7 @@ def job(
         if queue is not None:
             validation.queue_name(queue)
         job_name = validation.job_name(name or f"{f.__module__}.{f.__qualname__}")
-        limit = as_limit(concurrency)
+        limit, rate = as_limit(concurrency), as_rate_limit(rate_limit)
         definition = JobDefinition(
             func=f,
             name=job_name,
@@ -151,9 +155,11 @@ def job(
             retries=retries,
             schedule=schedule,
             concurrency=limit,
+            rate_limit=rate,
         )
-        if limit is not None:
-            limit.check(job_name, definition.signature)
+        for declared in (limit, rate):
+            if declared is not None:
+                Limit(1, declared.key).check(job_name, definition.signature)
         if schedule is not None:
             from .scheduling.specs import validate_spec
 
@@ -167,8 +173,12 @@ def job(
 
 
 def any_limits() -> bool:
-    """Whether some registered job has a concurrency limit (the claim then looks for them)."""
-    return any(definition.concurrency is not None for definition in _registry.values())
+    """Whether some job may be under a concurrency or rate limit (the claim then looks for them)."""
+    from .conf import jobs_settings
+
+    if any(options.get("rate_limit") for options in jobs_settings.QUEUES.values()):
+        return True
+    return any(d.concurrency is not None or d.rate_limit is not None for d in _registry.values())
 
 
 def register(definition: JobDefinition) -> None:

@@ -64,6 +64,11 @@ def claim(using: str, worker_id: str, queues: Sequence[str] | None, limit: int) 
     return engine(using).claim(worker_id, uuid.uuid4().hex, queues, limit, limited=any_limits())
 
 
+def permit_spacing(using: str, queues: Sequence[str] | None) -> float | None:
+    """Seconds between permits of the next ready rate-limited job, or None (see the engine)."""
+    return engine(using).permit_spacing(queues)
+
+
 def renew_leases(using: str, owned: dict[int, str]) -> None:
     engine(using).renew_leases(owned)
 

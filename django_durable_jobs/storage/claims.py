@@ -67,7 +67,7 @@ class Claims:
                 rows += self._claim_limited(cursor, worker_id, lease, ready, ready_params, limit)
             if len(rows) < limit:
                 select = f"""SELECT id FROM {self.tables["job"]}
-                    WHERE {ready} AND concurrency_key IS NULL
+                    WHERE {ready} AND concurrency_key IS NULL AND rate_key IS NULL
                     ORDER BY priority DESC, id LIMIT %s{self.claim_lock}"""
                 rows += self._take(cursor, worker_id, lease, select, [*ready_params, limit - len(rows)])
         jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:9], lease) for row in rows]
@@ -118,20 +118,55 @@ class Claims:
     LIMITED_PREFIX = 500
 
     def _limited_select(self, ready: str, prefix: str) -> str:
+        """Ready limited jobs that fit: each key's rank within its free concurrency slots and
+        within the starts its rate allows in the window that ends now."""
         job = self.tables["job"]
+        window_start = self.seconds_ago("k.rate_period")
         return f"""WITH candidate AS (
-                SELECT id, priority, concurrency_key, concurrency_limit FROM {job}
-                WHERE {ready} AND concurrency_key IS NOT NULL ORDER BY priority DESC, id {prefix}),
+                SELECT id, priority, concurrency_key, concurrency_limit, rate_key, rate_limit, rate_period
+                FROM {job} WHERE {ready} AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
+                ORDER BY priority DESC, id {prefix}),
             running AS (
                 SELECT concurrency_key, count(*) AS n FROM {job}
                 WHERE status = 'running' AND concurrency_key IN (SELECT concurrency_key FROM candidate)
-                GROUP BY concurrency_key)
+                GROUP BY concurrency_key),
+            started AS (
+                SELECT j.rate_key, count(*) AS n
+                FROM (SELECT rate_key, max(rate_period) AS rate_period FROM candidate
+                      WHERE rate_key IS NOT NULL GROUP BY rate_key) AS k
+                JOIN {job} AS j ON j.rate_key = k.rate_key AND j.started_at > {window_start}
+                GROUP BY j.rate_key)
             SELECT c.id FROM (
-                SELECT *, row_number() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, id) AS place
+                SELECT *,
+                    row_number() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, id) AS slot,
+                    row_number() OVER (PARTITION BY rate_key ORDER BY priority DESC, id) AS permit
                 FROM candidate) AS c
             LEFT JOIN running AS r ON r.concurrency_key = c.concurrency_key
-            WHERE c.place <= c.concurrency_limit - COALESCE(r.n, 0)
+            LEFT JOIN started AS s ON s.rate_key = c.rate_key
+            WHERE (c.concurrency_key IS NULL OR c.slot <= c.concurrency_limit - COALESCE(r.n, 0))
+              AND (c.rate_key IS NULL OR c.permit <= c.rate_limit - COALESCE(s.n, 0))
             ORDER BY c.priority DESC, c.id LIMIT %s"""
+
+    def seconds_ago(self, column: str) -> str:
+        """SQL for "now minus ``column`` seconds" on the database clock, comparable to ``started_at``."""
+        raise NotImplementedError
+
+    def permit_spacing(self, queues: Sequence[str] | None) -> float | None:
+        """Seconds between two permits of the next ready rate-limited job (None: there is none).
+
+        A worker whose claim found only rate-limited work waits this long,
+        not a whole poll interval, for the next permit.
+        """
+        queue_filter = f"AND queue IN ({placeholders(queues)})" if queues else ""
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"""SELECT rate_period / rate_limit FROM {self.tables["job"]}
+                    WHERE status = 'pending' AND NOT delayed AND rate_key IS NOT NULL {queue_filter}
+                    ORDER BY priority DESC, id LIMIT 1""",
+                list(queues or []),
+            )
+            row = cursor.fetchone()
+        return float(row[0]) if row else None
 
     def before_limited_claim(self, cursor: Any) -> None:
         """Inside the claim's transaction: wait for any other limited claim (SQLite: claims are serial)."""

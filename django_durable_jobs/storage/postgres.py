@@ -36,6 +36,9 @@ INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("unique_key", "text", lambda j: j.unique_key),
     ("concurrency_key", "text", lambda j: j.concurrency_key),
     ("concurrency_limit", "integer", lambda j: j.concurrency_limit),
+    ("rate_key", "text", lambda j: j.rate_key),
+    ("rate_limit", "integer", lambda j: j.rate_limit),
+    ("rate_period", "double precision", lambda j: j.rate_period),
     ("fanout_id", "bigint", lambda j: j.fanout_id),
     ("fanout_index", "integer", lambda j: j.fanout_index),
     ("schedule", "text", lambda j: j.schedule),
@@ -51,6 +54,9 @@ class PostgresEngine(Engine):
 
     def now(self) -> tuple[str, list[Any]]:
         return "now()", []
+
+    def seconds_ago(self, column: str) -> str:
+        return f"(now() - make_interval(secs => {column}))"
 
     def now_plus(self, seconds: float) -> tuple[str, list[Any]]:
         return "(now() + make_interval(secs => %s))", [float(seconds)]

@@ -18,6 +18,7 @@ from django.utils import timezone
 from ..conf import jobs_settings
 from ..context import JobContext
 from ..models import Job, Status
+from ..registry import any_limits
 from ..state import execution as run_state
 from ..state import pauses
 from .execution import Execution, Pool
@@ -84,7 +85,18 @@ class Claimer:
                     continue
                 idle_checks = 0
             if claimed == 0 or self._slots.all_full():
-                self._wake.wait(jobs_settings.POLL_SECONDS)
+                self._wake.wait(self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        """A poll interval, or less while rate-limited work waits for its next permit."""
+        if self._slots.all_full() or not any_limits():
+            return jobs_settings.POLL_SECONDS
+        try:
+            spacings = [run_state.permit_spacing(self.using, pool.queues) for pool in self._slots.pools]
+        except DatabaseError:
+            return jobs_settings.POLL_SECONDS
+        waits = [s for s in spacings if s is not None]
+        return min([jobs_settings.POLL_SECONDS, *[max(w, 0.005) for w in waits]])
 
     def _prefetch(self) -> int:
         """Jobs to claim beyond the free slots, so that claims outgrow the concurrency."""

@@ -5,7 +5,7 @@ import os
 import random
 import time
 
-from django_durable_jobs import Limit, NoRetry, RetryAfter, call, current_job, every, fan_out, job, schedule, sub
+from django_durable_jobs import Limit, NoRetry, RateLimit, RetryAfter, call, current_job, every, fan_out, job, schedule, sub
 
 
 @job("demo.noop")
@@ -394,3 +394,15 @@ def noop_limited() -> None:
 @job("demo.noop_per_key", concurrency=Limit(1, key="{key}"))
 def noop_per_key(key: int) -> None:
     """A no-op limited to one at a time per key (benchmarks)."""
+
+
+@job("demo.rated", rate_limit="20/s")
+def rated(n: int = 0) -> int:
+    """At most 20 starts in any second across every worker."""
+    return n
+
+
+@job("demo.rated_per_tenant", rate_limit=RateLimit("2/10s", key="tenant:{tenant}"))
+def rated_per_tenant(tenant: str) -> str:
+    """Two starts per ten seconds per tenant."""
+    return tenant

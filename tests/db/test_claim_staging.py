@@ -68,7 +68,7 @@ def test_a_claim_does_not_walk_the_delayed_backlog() -> None:
         engine("default").stage_due(cursor)
         cursor.execute(
             "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM durable_jobs_job WHERE status = 'pending' AND "
-            "NOT delayed AND run_after <= now() AND concurrency_key IS NULL "
+            "NOT delayed AND run_after <= now() AND concurrency_key IS NULL AND rate_key IS NULL "
             "ORDER BY priority DESC, id LIMIT 10 FOR UPDATE SKIP LOCKED"
         )
         plan = cursor.fetchone()[0]

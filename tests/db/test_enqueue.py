@@ -173,3 +173,15 @@ def test_workers_are_notified_on_commit_only(many) -> None:
         assert [n.payload for n in listener.notifies(timeout=0.5)] == []
         enqueue()
         assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["notified"]
+
+
+def test_the_postgres_bulk_insert_writes_every_column_a_new_job_can_have() -> None:
+    """A column added to Job must be added to the hand-written insert too, or PostgreSQL drops it."""
+    from django_durable_jobs.storage.postgres import INSERT_COLUMNS
+
+    constants = {"id", "updated_at", "status", "attempt", "reclaims", "last_error", "paused_by"}
+    constants |= {"pause_reason", "pause_mode"}
+    empty_when_new = {"result", "lease", "lease_expires_at", "worker_id", "pause_requested", "paused_at"}
+    empty_when_new |= {"started_at", "finished_at"}
+    inserted = {column for column, _, _ in INSERT_COLUMNS}
+    assert inserted | constants | empty_when_new == {f.attname for f in Job._meta.concrete_fields}
