@@ -5,7 +5,19 @@ import os
 import random
 import time
 
-from django_durable_jobs import Limit, NoRetry, RateLimit, RetryAfter, call, current_job, every, fan_out, job, schedule, sub
+from django_durable_jobs import (
+    Limit,
+    NoRetry,
+    RateLimit,
+    RetryAfter,
+    call,
+    current_job,
+    every,
+    fan_out,
+    job,
+    schedule,
+    sub,
+)
 
 
 @job("demo.noop")
