@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.db import models
-from django.db.models import Count, IntegerField, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F, IntegerField, Q, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from .conf import jobs_settings
@@ -46,11 +46,30 @@ def is_alive(worker: _WorkerRow, now: datetime | None = None) -> bool:
 class JobQuerySet(models.QuerySet):
     def queue_counts(self) -> dict[str, dict[str, int]]:
         """``{queue: {status: count}}`` of these jobs; statuses without jobs are left out."""
+        return self._counts_by("queue")
+
+    def name_counts(self) -> dict[str, dict[str, int]]:
+        """``{job name: {status: count}}`` of these jobs; statuses without jobs are left out."""
+        return self._counts_by("name")
+
+    def _counts_by(self, field: str) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
-        rows = self.order_by().values_list("queue", "status").annotate(n=Count("id"))
-        for queue, status, n in rows:
-            counts.setdefault(queue, {})[status] = n
+        rows = self.order_by().values_list(field, "status").annotate(n=Count("id"))
+        for key, status, n in rows:
+            counts.setdefault(key, {})[status] = n
         return counts
+
+    def latest_failed_per_name(self) -> dict[str, int]:
+        """``{job name: id}`` of the most recently finished failed job of each name.
+
+        One pass over the failed rows (a window function ranks each name's
+        failures); the error texts themselves are not read.
+        """
+        newest_first = [F("finished_at").desc(nulls_last=True), F("id").desc()]
+        ranked = self.filter(status=Status.FAILED).annotate(
+            rank=Window(RowNumber(), partition_by=[F("name")], order_by=newest_first)
+        )
+        return dict(ranked.filter(rank=1).order_by().values_list("name", "id"))
 
     def running_per_worker(self) -> dict[str, int]:
         """``{worker_id: count}`` of these jobs that are running."""

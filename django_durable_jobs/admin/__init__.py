@@ -1,11 +1,11 @@
-"""The Django admin: operate jobs, queues and workers.
+"""The Django admin: operate jobs, queues, job types and workers.
 
 Every state change goes through the public API (``pause_job``, ``pause_queue``,
-``pause_worker`` and the rest, from the package root), so a pause from the
-admin is the same pause as from Python or the command line: same checks, same
-signals. Rows are never edited by hand: object pages are view-only, and the
-model's *change* permission gates the operate buttons and bulk actions instead
-of a form.
+``pause_job_type``, ``pause_worker`` and the rest, from the package root), so
+a pause from the admin is the same pause as from Python or the command line:
+same checks, same signals. Rows are never edited by hand: object pages are
+view-only, and the model's *change* permission gates the operate buttons and
+bulk actions instead of a form.
 
 Each button is a small POST form to a view added by ``get_urls`` and wrapped
 in ``admin_site.admin_view`` (login, staff, CSRF). A GET to such a view
@@ -14,7 +14,8 @@ in the words of the error the transition raised ("job 5 is already paused").
 Rows are read from ``DURABLE_JOBS["DATABASE"]``.
 
 Modules: ``common`` (shared helpers and base admins), ``jobs`` (the Jobs
-list and its bulk actions), ``job_page`` (one job's page), ``queues`` and
+list and its bulk actions), ``job_page`` (one job's page), ``pause_pages``
+(what the Queues and Job types pages share), ``queues``, ``job_types`` and
 ``workers`` (their pages).
 """
 
@@ -22,14 +23,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ..models import Job, QueueState, Worker
+from ..models import Job, JobTypeState, QueueState, Worker
 from .common import summary
+from .job_types import JobTypeAdmin
 from .jobs import JobAdmin
 from .queues import QueueAdmin
 from .workers import WorkerAdmin
 
-__all__ = ["JobAdmin", "QueueAdmin", "WorkerAdmin", "summary"]
+__all__ = ["JobAdmin", "JobTypeAdmin", "QueueAdmin", "WorkerAdmin", "summary"]
 
 admin.site.register(Job, JobAdmin)
 admin.site.register(QueueState, QueueAdmin)
+admin.site.register(JobTypeState, JobTypeAdmin)
 admin.site.register(Worker, WorkerAdmin)

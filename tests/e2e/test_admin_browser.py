@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from django_durable_jobs.models import Job, QueueState, Status, Worker
+from django_durable_jobs.models import Job, JobTypeState, QueueState, Status, Worker
 
 from ..conftest import WorkerProcess, wait_for
 from ..factories import JobFactory
@@ -90,6 +90,10 @@ def queue_row(page: Page, queue: str) -> Locator:
 
 def worker_row(page: Page, worker_id: str) -> Locator:
     return page.locator("#result_list tbody tr", has_text=worker_id)
+
+
+def job_type_row(page: Page, name: str) -> Locator:
+    return page.locator(f'tr[data-name="{name}"]')
 
 
 def test_bulk_pause_two_jobs_then_resume_one_from_its_page(admin_page: Page) -> None:
@@ -188,3 +192,48 @@ def test_pause_and_resume_a_live_worker(admin_page: Page, run_worker: StartWorke
     expect(messages(admin_page)).to_contain_text(f"Worker '{worker_id}' resumed.")
     wait_for(lambda: status_of(idle) == Status.COMPLETED)
     assert not Worker.objects.get(pk=worker_id).paused
+
+
+def test_job_type_paused_from_its_page_starts_nothing_until_resumed(
+    admin_page: Page, run_worker: StartWorker
+) -> None:
+    run_worker("--queue", "default", "--concurrency", "2")
+    warm_up = demo.add.enqueue(1, 1)
+    failure = demo.maybe_fail.enqueue(7, fail=True)
+    wait_for(lambda: status_of(warm_up) == Status.COMPLETED and status_of(failure) == Status.FAILED)
+
+    admin_page.goto(reverse("admin:durable_jobs_jobtypestate_changelist"))
+    row = job_type_row(admin_page, "demo.add")
+    expect(row.locator(".djj-count-completed")).to_have_text("1")
+    expect(row.locator(".djj-state")).to_contain_text("active")
+    row.locator('select[name="mode"]').select_option("graceful")
+    row.locator('input[name="reason"]').fill("partner API down")
+    row.get_by_role("button", name="Pause").click()
+
+    expect(messages(admin_page)).to_contain_text("Job type 'demo.add' paused (graceful).")
+    state = job_type_row(admin_page, "demo.add").locator(".djj-state")
+    expect(state).to_contain_text("paused — drained")
+    expect(state).to_contain_text("graceful by alice")
+    expect(state).to_contain_text("partner API down")
+    assert JobTypeState.objects.get(name="demo.add").paused_by == "alice"
+
+    held = [demo.add.enqueue(i, i) for i in range(3)]
+    other = demo.square.enqueue(5)  # the same queue, another type: still runs
+    wait_for(lambda: status_of(other) == Status.COMPLETED)
+    time.sleep(1.5)  # the worker is alive and claiming, yet starts no job of a paused type
+    assert [status_of(job) for job in held] == [Status.PENDING] * 3
+    assert not Job.objects.filter(pk__in=[job.pk for job in held], started_at__isnull=False).exists()
+    admin_page.reload()
+    expect(job_type_row(admin_page, "demo.add").locator(".djj-count-pending")).to_have_text("3")
+    expect(job_type_row(admin_page, "demo.square").locator(".djj-state")).to_contain_text("active")
+
+    error = job_type_row(admin_page, "demo.maybe_fail").locator(".djj-last-error a")
+    expect(error).to_have_text("RuntimeError: child 7 failed")
+
+    job_type_row(admin_page, "demo.add").get_by_role("button", name="Resume").click()
+    expect(messages(admin_page)).to_contain_text("Job type 'demo.add' resumed.")
+    wait_for(lambda: all(status_of(job) == Status.COMPLETED for job in held))
+    assert not JobTypeState.objects.get(name="demo.add").paused
+
+    error.click()  # the last error leads to the failed job's page
+    expect(admin_page).to_have_url(reverse("admin:durable_jobs_job_change", args=[failure.pk]))
