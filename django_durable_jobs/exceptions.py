@@ -74,6 +74,26 @@ class JobTypeNotPaused(DurableJobsError):
         self.name = name
 
 
+class ScheduleNotFound(DurableJobsError):
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"schedule {name!r} does not exist (has a runjobs --scheduler started since it was declared?)"
+        )
+        self.name = name
+
+
+class ScheduleAlreadyPaused(DurableJobsError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} is already paused")
+        self.name = name
+
+
+class ScheduleNotPaused(DurableJobsError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"schedule {name!r} is not paused")
+        self.name = name
+
+
 class WorkerNotFound(DurableJobsError):
     def __init__(self, worker_id: str) -> None:
         super().__init__(f"worker {worker_id!r} is not registered")

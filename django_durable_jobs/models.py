@@ -346,3 +346,49 @@ class Worker(models.Model):
 
     def is_alive(self, now=None) -> bool:
         return is_alive(self, now)
+
+
+class Schedule(PauseState):
+    """A schedule as a row: synchronised from code when ``runjobs --scheduler`` starts.
+
+    The code (``schedule()``, ``@job(schedule=...)``) says when and what; the
+    row keeps what the fleet shares: the pause, the last and next fire, and
+    whether the code still declares it (``orphaned`` rows are kept, not fired).
+    """
+
+    class CatchUp(models.TextChoices):
+        LATEST = "latest", "fire once for the latest missed time"
+        SKIP = "skip", "skip missed fires"
+        ALL = "all", "fire every missed time (within catch_up_window)"
+
+    class Overlap(models.TextChoices):
+        ALLOW = "allow", "fire anyway"
+        SKIP = "skip", "skip the fire"
+        BUFFER_ONE = "buffer_one", "keep one fire until the previous one ends"
+
+    class WhilePaused(models.TextChoices):
+        SKIP = "skip", "skip the fire"
+        COALESCE = "coalesce", "at most one fire waits"
+        QUEUE = "queue", "every fire waits"
+
+    name = models.CharField(max_length=NAME_LENGTH, primary_key=True)
+    job_name = models.CharField(max_length=NAME_LENGTH)
+    spec = models.CharField(max_length=255, help_text="When it fires, as the code declares it.")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    catch_up = models.CharField(max_length=16, choices=CatchUp.choices, default=CatchUp.LATEST)
+    catch_up_window = models.FloatField(null=True, blank=True, help_text="Seconds; empty: no limit.")
+    overlap = models.CharField(max_length=16, choices=Overlap.choices, default=Overlap.ALLOW)
+    while_paused = models.CharField(max_length=16, choices=WhilePaused.choices, default=WhilePaused.COALESCE)
+    orphaned = models.BooleanField(default=False, help_text="No longer declared in code: not fired.")
+    last_fire_at = models.DateTimeField(null=True, blank=True, help_text="The fire time last dealt with.")
+    last_job_id = models.BigIntegerField(null=True, blank=True)
+    next_fire_at = models.DateTimeField(null=True, blank=True)
+    buffered_fire_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.job_name} {self.spec}"

@@ -8,16 +8,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
 from .. import validation
 from ..conf import jobs_settings
-from ..exceptions import UnknownJob
+from ..exceptions import InvalidValue, UnknownJob
 from ..registry import JobDefinition, all_definitions, get_definition
 from .specs import ScheduleSpec, to_utc, validate_spec
 
@@ -36,13 +36,25 @@ __all__ = [
 logger = logging.getLogger("django_durable_jobs.scheduling")
 
 
+CATCH_UP = ("latest", "skip", "all")
+OVERLAP = ("allow", "skip", "buffer_one")
+WHILE_PAUSED = ("skip", "coalesce", "queue")
+
+
 @dataclass(frozen=True)
 class Schedule:
-    """A spec bound to a job; ``job`` is a name when it was not registered yet."""
+    """A spec bound to a job, as the code declares it; ``job`` is a name when it was not
+    registered yet. Its row (:class:`~django_durable_jobs.models.Schedule`) holds the rest."""
 
     name: str
     job: JobDefinition | str
     spec: ScheduleSpec
+    args: tuple = ()
+    kwargs: tuple = ()  # (key, value) pairs: hashable, so a re-registration compares equal
+    catch_up: str = "latest"
+    catch_up_window: float | None = None
+    overlap: str = "allow"
+    while_paused: str = "coalesce"
 
     @property
     def job_name(self) -> str:
@@ -56,35 +68,78 @@ class Schedule:
 
 
 _schedules: dict[str, Schedule] = {}
-_reported: set[tuple[str, datetime]] = set()  # fires that could not be enqueued, logged once
+_synced: set[str] = set()  # database aliases whose rows this process synchronised
 
 
 def schedule(
-    job: JobDefinition | Callable[..., Any] | str, spec: ScheduleSpec, *, name: str | None = None
+    job: JobDefinition | Callable[..., Any] | str,
+    spec: ScheduleSpec,
+    *,
+    name: str | None = None,
+    args: Sequence[Any] = (),
+    kwargs: dict[str, Any] | None = None,
+    catch_up: str = "latest",
+    catch_up_window: timedelta | float | None = None,
+    overlap: str = "allow",
+    while_paused: str = "coalesce",
 ) -> Schedule:
-    """Run ``job`` (with no arguments) on ``spec``; returns the registered Schedule.
+    """Run ``job(*args, **kwargs)`` on ``spec``; returns the registered Schedule.
 
     ``job`` is a job, a job function or a job name. A name not registered yet
     is looked up when the schedule fires. ``name`` defaults to the job's name;
     give one to schedule a job more than once. Registering the same schedule
     again is a no-op; reusing a name for another job or spec is an error.
+    The policies (``catch_up``, ``catch_up_window``, ``overlap``,
+    ``while_paused``) are described in the package docstring.
     """
     validate_spec(spec)
     if name is not None:
         validation.job_name(name, "schedule name")
-    target = _schedule_target(job)
-    new = Schedule(name or (target if isinstance(target, str) else target.name), target, spec)
+    for field, value, choices in (
+        ("catch_up", catch_up, CATCH_UP),
+        ("overlap", overlap, OVERLAP),
+        ("while_paused", while_paused, WHILE_PAUSED),
+    ):
+        if value not in choices:
+            raise InvalidValue(field, f"{validation.show(value)} is not one of {', '.join(choices)}")
+    window = _seconds("catch_up_window", catch_up_window)
+    kwargs = dict(kwargs or {})
+    validation.payload("schedule arguments", [list(args), kwargs], max_nesting=jobs_settings.MAX_NESTING)
+    target = _schedule_target(job, tuple(args), kwargs)
+    new = Schedule(
+        name or (target if isinstance(target, str) else target.name),
+        target,
+        spec,
+        tuple(args),
+        tuple(sorted(kwargs.items())),
+        catch_up,
+        window,
+        overlap,
+        while_paused,
+    )
     existing = _schedules.get(new.name)
-    if existing is not None and (existing.job_name, existing.spec) != (new.job_name, new.spec):
+    if existing is not None and existing != new:
         raise ValueError(
             f"schedule {new.name!r} is already registered ({existing}); "
             "pass name= to schedule a job more than once"
         )
     _schedules[new.name] = new
+    _synced.clear()  # the rows must learn about it
     return new
 
 
-def _schedule_target(job: object) -> JobDefinition | str:
+def _seconds(field: str, value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 < seconds < 1e9:
+        raise InvalidValue(field, f"{validation.show(value)} is not a positive duration")
+    return float(seconds)
+
+
+def _schedule_target(
+    job: object, args: tuple = (), kwargs: dict[str, Any] | None = None
+) -> JobDefinition | str:
     if isinstance(job, str):
         validation.job_name(job, "job")
         try:
@@ -100,16 +155,16 @@ def _schedule_target(job: object) -> JobDefinition | str:
             raise TypeError(f"{job!r} is not a registered job; decorate it with @job") from None
     else:
         raise TypeError(f"schedule() needs a job, a job function or a job name, got {job!r}")
-    _check_callable_without_arguments(definition)
+    check_arguments(definition, args, kwargs or {})
     return definition
 
 
-def _check_callable_without_arguments(definition: JobDefinition) -> None:
+def check_arguments(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
     try:
-        definition.signature.bind()
+        definition.signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(
-            f"job {definition.name!r} cannot be scheduled: scheduled jobs get no arguments ({exc})"
+            f"job {definition.name!r} cannot be scheduled with args={list(args)!r}, kwargs={kwargs!r}: {exc}"
         ) from None
 
 
@@ -128,49 +183,36 @@ def register_decorator_schedules() -> None:
 def _clear_schedules() -> None:
     """Forget every schedule. For tests only."""
     _schedules.clear()
-    _reported.clear()
+    _synced.clear()
 
 
 def run_due(using: str | None = None, now: datetime | None = None) -> list[Job]:
-    """Enqueue one job for every schedule that is due; returns the jobs this call created.
+    """Deal with every schedule that is due; returns the jobs this call created.
 
-    Safe to run in any number of processes at once: the database's unique
-    ``(schedule, scheduled_for)`` constraint lets exactly one of them create each
-    fire's job. Missed fires are coalesced into one job for the latest of
-    them (see the package docstring).
+    Safe to run in any number of processes at once: each schedule's row is
+    locked while its fires are decided, and the job table's unique
+    ``(schedule, scheduled_for)`` lets one job exist per fire. The policies
+    are in the package docstring.
     """
+    from . import rows
+
     alias = using or jobs_settings.DATABASE
     now = to_utc(now or timezone.now())
+    if alias not in _synced:
+        sync_schedules(alias)
     created = []
     for entry in list(_schedules.values()):
-        job = _fire(entry, alias, entry.spec.latest_at_or_before(now))
-        if job is not None:
-            created.append(job)
+        created += rows.fire_due(alias, entry, now)
     return created
 
 
-def _fire(entry: Schedule, alias: str, due: datetime) -> Job | None:
-    # Imported here so that @job(schedule=...) works before the app registry is ready.
-    from ..enqueuing import build_job
-    from ..models import Job
-    from ..state import inserts
+def sync_schedules(using: str | None = None) -> None:
+    """Write the schedules the code declares to their rows (``runjobs --scheduler`` at start)."""
+    from . import rows
 
-    jobs = Job.objects.using(alias)
-    if jobs.filter(schedule=entry.name, scheduled_for__gte=due).exists():
-        return None
-    try:
-        definition = entry.definition()
-        _check_callable_without_arguments(definition)
-        job = build_job(definition, (), {}, schedule=entry.name, scheduled_for=due)
-    except (UnknownJob, TypeError, ValueError) as exc:
-        if (entry.name, due) not in _reported:  # the worker retries every second: say it once
-            _reported.add((entry.name, due))
-            logger.error("schedule %r cannot fire for %s: %s", entry.name, due.isoformat(), exc)
-        return None
-    if not inserts.insert_fired(alias, job):
-        return None  # another scheduler created this fire's job, or a unique_key held it back
-    logger.info("schedule %r enqueued job %s for %s", entry.name, job.pk, due.isoformat())
-    return job
+    alias = using or jobs_settings.DATABASE
+    rows.sync(alias, list(_schedules.values()))
+    _synced.add(alias)
 
 
 def seconds_until_next_due(now: datetime | None = None) -> float | None:

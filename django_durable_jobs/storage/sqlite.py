@@ -29,8 +29,11 @@ class SQLiteEngine(Engine):
         return "%s", [self.adapt(timezone.now())]
 
     def seconds_ago(self, column: str) -> str:
-        """Django stores SQLite datetimes as UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``: so this."""
-        return f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || ({column}) || ' seconds')"
+        """Django stores SQLite datetimes as UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``: so this.
+
+        ``%%``: the statement goes through parameter substitution.
+        """
+        return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '-' || ({column}) || ' seconds')"
 
     def now_plus(self, seconds: float) -> tuple[str, list[Any]]:
         return "%s", [self.adapt(timezone.now() + timedelta(seconds=seconds))]

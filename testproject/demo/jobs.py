@@ -418,3 +418,27 @@ def rated(n: int = 0) -> int:
 def rated_per_tenant(tenant: str) -> str:
     """Two starts per ten seconds per tenant."""
     return tenant
+
+
+@job("demo.policy_tick", queue="policy")
+def policy_tick() -> None:
+    """Fired by the schedules of the scheduling policy test (DJJ_DEMO_POLICIES=1)."""
+
+
+@job("demo.catch_up_tick", queue="catch-up")
+def catch_up_tick() -> None:
+    """Fired by the catch-up schedules of the scheduling policy test (DJJ_DEMO_POLICIES=1)."""
+
+
+if os.environ.get("DJJ_DEMO_POLICIES") == "1":
+    for _policy in ("latest", "skip", "all"):
+        window = 0.5 if _policy == "skip" else None
+        schedule(
+            catch_up_tick,
+            every(seconds=1),
+            name=f"catch-up-{_policy}",
+            catch_up=_policy,
+            catch_up_window=window,
+        )
+    for _policy in ("skip", "coalesce", "queue"):
+        schedule(policy_tick, every(seconds=1), name=f"while-paused-{_policy}", while_paused=_policy)
