@@ -13,21 +13,26 @@ importing :mod:`.specs` stays light):
   ``weekly()``, ``cron()``). Pure date arithmetic: no models, no registry.
 - :mod:`.firing`: schedules bound to jobs (``schedule()``) and
   :func:`~.firing.run_due`, which ``runjobs --scheduler`` calls.
+- :mod:`.rows`: the ``Schedule`` rows: synchronised from the code, fired
+  under their policies, paused and resumed.
 
 The rules ``run_due`` follows:
 
-- **One job per fire time, however many schedulers run.** A fired job stores
-  its fire time in ``Job.scheduled_for`` and the database refuses a second
-  row with the same ``(name, scheduled_for)``; the scheduler that loses that
-  race simply creates nothing.
-- **Missed fires are coalesced.** Only the latest fire time at or before
-  "now" is ever enqueued, and only if the job has no fired row at or after
-  it. A scheduler that was down for three hours runs an hourly job once, not
-  three times.
+- **One job per fire time of each schedule, however many schedulers run.**
+  Each fire is decided with the schedule's row locked, and a fired job stores
+  its schedule and fire time (``Job.schedule``, ``Job.scheduled_for``), which
+  the database keeps unique; a scheduler that loses a race creates nothing.
+- **Missed fires follow ``catch_up``**: ``"latest"`` (the default) enqueues
+  only the latest fire time at or before "now", so a scheduler that was down
+  for three hours runs an hourly job once, not three times; ``"skip"`` drops
+  missed times; ``"all"`` enqueues each within ``catch_up_window``.
 - **A schedule that has never fired fires at once** for its latest past fire
-  time (a new ``daily(9)`` deployed at 15:00 runs once right away). The rule
-  needs no state outside the job table, so every process agrees on it.
-- Scheduled jobs are enqueued with no arguments.
+  time (a new ``daily(9)`` deployed at 15:00 runs once right away), under
+  ``"latest"`` and ``"all"``.
+- ``overlap`` decides when the last fire's job is unfinished, ``while_paused``
+  when the job's queue or job type is paused (see the README).
+- A fire that cannot be enqueued yet (its job is not registered, or an
+  unfinished job holds its ``unique_key``) is tried again at the next look.
 
 Fire times (every, daily and weekly, cron, and daylight saving time) are
 described in :mod:`.specs`.
