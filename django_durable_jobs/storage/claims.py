@@ -103,6 +103,12 @@ class Claims:
         one before it claimed, so no race takes a key over its limit. Slots
         of a dead worker's jobs come back when those jobs are reclaimed.
         """
+        cursor.execute(
+            f"""SELECT 1 FROM {self.tables["job"]} WHERE status = 'pending' AND NOT delayed
+                AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL) LIMIT 1"""
+        )
+        if cursor.fetchone() is None:  # none waiting (one index page): skip the lock
+            return []
         self.before_limited_claim(cursor)
         prefix = max(self.LIMITED_PREFIX, 20 * limit)
         rows = self._take(
