@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +21,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 from .limits import RateLimit
+from .statuses import TERMINAL
 from .validation import queue_name
+
+#: How long finished jobs are kept by default, per status (``None``: forever).
+DEFAULT_RETENTION: dict[str, timedelta | None] = {
+    "completed": timedelta(days=7),
+    "failed": timedelta(days=30),
+    "cancelled": timedelta(days=30),
+}
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,16 @@ class JobsSettings:
     #: notifications). ``""`` (the default): ``DATABASE``'s own parameters.
     #: ``None``: no LISTEN; the worker polls every ``POLL_SECONDS`` and says so.
     LISTEN_DATABASE: str | None = ""
-    #: Per-queue options: ``{"emails": {"rate_limit": "50/s"}}`` (a job's own
-    #: ``rate_limit`` replaces its queue's).
+    #: Per-queue options: ``{"emails": {"rate_limit": "50/s", "retention": {"completed": 3600}}}``
+    #: (a job's own ``rate_limit`` replaces its queue's; a queue's ``retention``
+    #: replaces ``RETENTION`` for the statuses it names).
     QUEUES: dict = field(default_factory=dict)
+    #: How long finished jobs are kept, per status: a timedelta, a number of
+    #: seconds, or None to keep them forever. Statuses left out keep their
+    #: default (``DEFAULT_RETENTION``). Workers prune what has expired.
+    RETENTION: dict = field(default_factory=lambda: dict(DEFAULT_RETENTION))
+    #: How often a worker looks for expired finished jobs to prune.
+    PRUNE_SECONDS: float = 60.0
     #: Largest job arguments (args and kwargs as JSON, in bytes), checked at enqueue.
     MAX_ARGS_BYTES: int = 1024 * 1024
     #: Deepest nesting of lists and dicts in arguments and results.
@@ -105,6 +121,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "COMMIT_BATCH": (1, 100_000),
     "COMMIT_INTERVAL": (0, 10),
     "WORKER_DEAD_SECONDS": (0.01, _YEAR),
+    "PRUNE_SECONDS": (0.1, _YEAR),
     "MAX_ARGS_BYTES": (1, 2**30),
     "MAX_NESTING": (1, 200),
     "MAX_RESULT_BYTES": (1024, 2**30),
@@ -195,8 +212,11 @@ def problems(user: Any = None) -> list[Problem]:
 
 def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
     name = f"DURABLE_JOBS[{key!r}]"
-    if expected == "dict":
+    if key == "QUEUES":
         return _queues_problem(value)
+    if key == "RETENTION":
+        message = retention_problem(value, name)
+        return Problem("durable_jobs.E013", message, _RETENTION_HINT) if message else None
     if expected == "str":
         if not isinstance(value, str):
             return Problem("durable_jobs.E003", f"{name} must be a string, not {value!r}.")
@@ -224,20 +244,70 @@ def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
 
 
 def _queues_problem(value: Any) -> Problem | None:
-    """``QUEUES``: queue name -> options; the one option is ``rate_limit``."""
-    hint = 'For example {"emails": {"rate_limit": "50/s"}}.'
+    """``QUEUES``: queue name -> options: ``rate_limit`` and ``retention``."""
+    hint = 'For example {"emails": {"rate_limit": "50/s", "retention": {"completed": 86400}}}.'
     if not isinstance(value, dict):
         return Problem("durable_jobs.E012", f"DURABLE_JOBS['QUEUES'] must be a dict, not {value!r}.", hint)
     for queue, options in value.items():
         try:
             queue_name(queue, "DURABLE_JOBS['QUEUES'] key")
-            if not isinstance(options, dict) or set(options) - {"rate_limit"}:
-                raise ValueError(f"DURABLE_JOBS['QUEUES'][{queue!r}]: {options!r} may only set 'rate_limit'")
+            if not isinstance(options, dict) or set(options) - {"rate_limit", "retention"}:
+                raise ValueError(
+                    f"DURABLE_JOBS['QUEUES'][{queue!r}]: {options!r} "
+                    "may only set 'rate_limit' and 'retention'"
+                )
             if options.get("rate_limit") is not None:
                 RateLimit(options["rate_limit"]).parsed()
         except ValueError as exc:
             return Problem("durable_jobs.E012", f"{exc}.", hint)
+        if "retention" in options:
+            message = retention_problem(
+                options["retention"], f"DURABLE_JOBS['QUEUES'][{queue!r}]['retention']"
+            )
+            if message:
+                return Problem("durable_jobs.E013", message, _RETENTION_HINT)
     return None
+
+
+_RETENTION_HINT = (
+    'For example {"completed": timedelta(days=7), "failed": 86400, "cancelled": None}: '
+    "a timedelta, a number of seconds, or None to keep jobs in that status forever."
+)
+
+
+def retention_problem(value: Any, name: str) -> str:
+    """What is wrong with a ``RETENTION`` dict (``""``: nothing)."""
+    if not isinstance(value, dict):
+        return f"{name} must be a dict of status -> period, not {value!r}."
+    unknown = sorted(map(repr, set(value) - set(TERMINAL)))
+    if unknown:
+        known = ", ".join(repr(str(s)) for s in TERMINAL)
+        return f"{name} names unknown status(es) {', '.join(unknown)}: only {known} are pruned."
+    for status, period in value.items():
+        where = f"{name}[{status!r}]"
+        if period is None:
+            continue
+        if isinstance(period, bool) or not isinstance(period, timedelta | int | float):
+            return f"{where} must be a timedelta, a number of seconds or None, not {period!r}."
+        if not isinstance(period, timedelta) and not math.isfinite(period):
+            return f"{where} must be a finite number of seconds, not {period!r}."
+        seconds = period.total_seconds() if isinstance(period, timedelta) else period
+        if seconds < 0:
+            return f"{where} is negative ({period!r}): a period to keep jobs must be 0 or more."
+        if seconds > _MAX_RETENTION:
+            return f"{where} ({period!r}) is longer than 1,000 years: use None to keep jobs forever."
+    return ""
+
+
+#: Longer would overflow a datetime when subtracted from now.
+_MAX_RETENTION = 1000 * 366 * 24 * 3600.0
+
+
+def retention_period(period: timedelta | float | None) -> timedelta | None:
+    """A checked ``RETENTION`` value as a timedelta (``None``: keep forever)."""
+    if period is None or isinstance(period, timedelta):
+        return period
+    return timedelta(seconds=period)
 
 
 def _number(bound: float) -> str:

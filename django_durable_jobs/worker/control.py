@@ -5,7 +5,9 @@ that its executions still own their jobs and releases claimed-ahead jobs of
 paused queues. On its own timers it renews leases and the registry row
 (``HEARTBEAT_SECONDS``); reclaims dead workers' jobs, wakes stranded
 parents, resumes queues whose pause expired and fails timed-out fan-outs
-(``RECLAIM_SECONDS``); and, with ``--scheduler``, fires due schedules.
+(``RECLAIM_SECONDS``); prunes expired finished jobs (``PRUNE_SECONDS``, a
+short slice at a time, the next slice at once while a backlog lasts); and,
+with ``--scheduler``, fires due schedules.
 
 The same tick runs at once when the listener (PostgreSQL) passes on a
 control wake-up (:meth:`ControlLoop.poke`); polling is the fallback. Each
@@ -29,7 +31,7 @@ from ..models import PauseMode
 from ..scheduling import firing
 from ..state import control as transitions
 from ..state import execution as run_state
-from ..state import fanouts, pauses
+from ..state import fanouts, pauses, retention
 from .execution import Execution
 from .health import Outage
 from .slots import Slots
@@ -65,6 +67,7 @@ class ControlLoop:
         self._abandon = abandon
         self._abandoned = abandoned
         self._poke = threading.Event()
+        self._next_prune = 0.0
 
     def run(self) -> None:
         next_heartbeat = next_housekeeping = next_schedule = 0.0
@@ -81,6 +84,8 @@ class ControlLoop:
                 if now >= next_housekeeping:
                     self._housekeeping()
                     next_housekeeping = now + jobs_settings.RECLAIM_SECONDS
+                if now >= self._next_prune:
+                    self._prune(now)
                 if self._scheduler and now >= next_schedule:
                     next_schedule = now + self._fire_schedules()
                 outage.ok()
@@ -140,6 +145,26 @@ class ControlLoop:
             self._wake.set()
         if fanouts.expire_timed_out(self.using):
             self._wake.set()
+
+    def _prune(self, now: float) -> None:
+        """Delete a slice of the expired finished jobs, unless another worker is at it.
+
+        A slice is short (the batch that spends half a heartbeat, at most
+        0.5 s) so that heartbeats and pauses are never held up; while a
+        backlog lasts the next slice comes at the next tick.
+        """
+        self._next_prune = now + jobs_settings.PRUNE_SECONDS  # also after an error
+        budget = min(0.5, jobs_settings.HEARTBEAT_SECONDS / 2)
+        pruned = retention.prune_expired(self.using, budget=budget)
+        if pruned.jobs:
+            logger.info(
+                "pruned %d expired job(s), %d checkpoint(s), %d fan-out(s)",
+                pruned.jobs,
+                pruned.checkpoints,
+                pruned.fanouts,
+            )
+        if pruned.more:
+            self._next_prune = now
 
     def _fire_schedules(self) -> float:
         """Fire due schedules; returns the seconds until the next look (0.05 to 1)."""

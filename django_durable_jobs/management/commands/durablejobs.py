@@ -25,8 +25,9 @@ from django_durable_jobs.conf import jobs_settings
 from django_durable_jobs.exceptions import DurableJobsError, InvalidValue
 from django_durable_jobs.management.arguments import duration, refuse
 from django_durable_jobs.models import Job, JobTypeState, QueueState, Worker
+from django_durable_jobs.state import retention
 from django_durable_jobs.statuses import PauseMode, Status
-from django_durable_jobs.validation import job_id
+from django_durable_jobs.validation import job_id, queue_name
 
 
 class Command(BaseCommand):
@@ -59,10 +60,17 @@ class Command(BaseCommand):
             if name in ("pause-queue", "pause-job-type"):
                 p.add_argument("--until", help="Auto-resume after e.g. 30m.")
         sub.add_parser("status", help="Queues with counts per status, and live workers.")
+        prune = sub.add_parser("prune", help="Delete expired finished jobs now (workers also do it).")
+        prune.add_argument("--older-than", help="Finished longer ago than e.g. 7d (default: RETENTION).")
+        prune.add_argument("--status", action="append", help="completed, failed or cancelled (repeatable).")
+        prune.add_argument("--queue", action="append", help="Only this queue (repeatable).")
+        prune.add_argument("--dry-run", action="store_true", help="Count what would go; delete nothing.")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "status":
             return self.status()
+        if action == "prune":
+            return self.prune(**options)
         by = options["by"]
         try:
             if "job" in options:
@@ -138,3 +146,47 @@ class Command(BaseCommand):
                 f"{worker.id:<40} {worker.host[:16]:<16} {worker.pid:>7} "
                 f"{running.get(worker.id, 0):>8} {age:>9.0f}s  {state}"
             )
+
+    def prune(
+        self,
+        *,
+        older_than: str | None,
+        status: list[str] | None,
+        queue: list[str] | None,
+        dry_run: bool,
+        **options: Any,
+    ) -> None:
+        """Delete (or count) expired finished jobs, with a progress bar on a terminal."""
+        try:
+            chosen = {
+                "statuses": retention.parse_statuses(status or [], "--status") or None,
+                "queues": [queue_name(q, "--queue") for q in queue or []] or None,
+                "older_than": duration("--older-than", older_than) if older_than is not None else None,
+            }
+        except InvalidValue as exc:
+            raise refuse(exc) from None
+        bar = _ProgressBar(self.stdout, retention.count(**chosen)) if self.stdout.isatty() else None
+        pruned = retention.prune(**chosen, dry_run=dry_run, progress=bar)
+        if bar:
+            bar.close()
+        verb = "would delete" if dry_run else "deleted"
+        self.ok(
+            f"{verb} {pruned.jobs:,} jobs, {pruned.checkpoints:,} checkpoints, {pruned.fanouts:,} fan-outs"
+        )
+
+
+class _ProgressBar:
+    """``[#####.....]  40,000/100,000 jobs`` redrawn in place after each batch."""
+
+    def __init__(self, out: Any, total: int, width: int = 30) -> None:
+        self.out, self.total, self.width = out, total, width
+
+    def __call__(self, pruned: Any) -> None:
+        done = min(pruned.jobs, self.total) if self.total else 0
+        filled = self.width * done // self.total if self.total else self.width
+        bar = "#" * filled + "." * (self.width - filled)
+        self.out.write(f"\r[{bar}] {pruned.jobs:,}/{max(self.total, pruned.jobs):,} jobs", ending="")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.write("")
