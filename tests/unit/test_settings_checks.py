@@ -6,6 +6,7 @@ import math
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,52 @@ BAD = [
         "DURABLE_JOBS['LISTEN_DATABASE'] is 'direct', which is not an alias in DATABASES",
     ),
     ({"LISTEN_DATABASE": 5}, "durable_jobs.E003", "DURABLE_JOBS['LISTEN_DATABASE'] must be a string or None"),
+    ({"RETENTION": 7}, "durable_jobs.E013", "DURABLE_JOBS['RETENTION'] must be a dict of status -> period"),
+    (
+        {"RETENTION": {"done": 60}},
+        "durable_jobs.E013",
+        "DURABLE_JOBS['RETENTION'] names unknown status(es) 'done'",
+    ),
+    (
+        {"RETENTION": {"pending": 60}},
+        "durable_jobs.E013",
+        "unknown status(es) 'pending': only 'completed', 'failed', 'cancelled' are pruned",
+    ),
+    (
+        {"RETENTION": {"completed": "7d"}},
+        "durable_jobs.E013",
+        "DURABLE_JOBS['RETENTION']['completed'] must be a timedelta, a number of seconds or None, not '7d'",
+    ),
+    ({"RETENTION": {"failed": True}}, "durable_jobs.E013", "a number of seconds or None, not True"),
+    (
+        {"RETENTION": {"failed": -1}},
+        "durable_jobs.E013",
+        "DURABLE_JOBS['RETENTION']['failed'] is negative (-1)",
+    ),
+    (
+        {"RETENTION": {"cancelled": timedelta(seconds=-1)}},
+        "durable_jobs.E013",
+        "DURABLE_JOBS['RETENTION']['cancelled'] is negative",
+    ),
+    ({"RETENTION": {"completed": math.nan}}, "durable_jobs.E013", "must be a finite number of seconds"),
+    ({"RETENTION": {"completed": math.inf}}, "durable_jobs.E013", "must be a finite number of seconds"),
+    ({"RETENTION": {"completed": timedelta(days=10**6)}}, "durable_jobs.E013", "longer than 1,000 years"),
+    (
+        {"QUEUES": {"emails": {"retention": {"completed": -5}}}},
+        "durable_jobs.E013",
+        "DURABLE_JOBS['QUEUES']['emails']['retention']['completed'] is negative (-5)",
+    ),
+    (
+        {"QUEUES": {"emails": {"retention": ["completed"]}}},
+        "durable_jobs.E013",
+        "DURABLE_JOBS['QUEUES']['emails']['retention'] must be a dict",
+    ),
+    (
+        {"QUEUES": {"emails": {"keep": {"completed": 5}}}},
+        "durable_jobs.E012",
+        "may only set 'rate_limit' and 'retention'",
+    ),
+    ({"PRUNE_SECONDS": 0}, "durable_jobs.E005", "DURABLE_JOBS['PRUNE_SECONDS'] is 0, outside 0.1.."),
 ]
 
 
@@ -100,6 +147,54 @@ def test_good_settings_pass(settings) -> None:
         "HEARTBEAT_SECONDS": 1,
     }
     assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "retention",
+    [
+        {"completed": timedelta(days=1), "failed": None, "cancelled": 0},
+        {"failed": 3600},  # the others keep their defaults
+        {"completed": 0.5},
+        {},
+    ],
+)
+def test_good_retention_passes(settings, retention) -> None:
+    settings.DURABLE_JOBS = {
+        "RETENTION": retention,
+        "QUEUES": {"emails": {"rate_limit": "5/s", "retention": retention}, "audit": {"retention": {}}},
+        "PRUNE_SECONDS": 0.1,
+    }
+    assert check_settings() == []
+    assert jobs_settings.RETENTION == retention
+
+
+def test_retention_defaults_and_overrides(settings) -> None:
+    from django_durable_jobs.state.retention import retention
+
+    assert retention() == {
+        "completed": timedelta(days=7),
+        "failed": timedelta(days=30),
+        "cancelled": timedelta(days=30),
+    }
+    settings.DURABLE_JOBS = {
+        "RETENTION": {"failed": None, "cancelled": 60},
+        "QUEUES": {"emails": {"retention": {"completed": 3600.5, "failed": timedelta(days=2)}}},
+    }
+    assert retention() == {"completed": timedelta(days=7), "failed": None, "cancelled": timedelta(minutes=1)}
+    assert retention("emails") == {
+        "completed": timedelta(seconds=3600.5),
+        "failed": timedelta(days=2),
+        "cancelled": timedelta(minutes=1),
+    }
+    assert retention("other") == retention()
+
+
+def test_manage_py_check_reports_a_bad_retention() -> None:
+    check = run_manage("check", extra='{"RETENTION": {"completed": -1, "done": 5}}')
+    assert check.returncode == 1, check.stderr
+    assert "durable_jobs.E013" in check.stderr and "unknown status(es) 'done'" in check.stderr
+    assert "Traceback" not in check.stderr
+    assert run_manage("check", extra='{"RETENTION": {"completed": 60, "failed": null}}').returncode == 0
 
 
 @pytest.mark.parametrize("listen", ["", None, "default"])
