@@ -107,7 +107,7 @@ def next_roots(engine: Engine, rules: Sequence[Rule], after: int, limit: int) ->
     sql = f"""SELECT j.id, EXISTS (SELECT 1 FROM {fanout} f WHERE f.parent_id = j.id)
               FROM {job} j
               WHERE j.id > %s AND j.fanout_id IS NULL AND {where}
-                AND (j.schedule IS NULL OR EXISTS (
+                AND (j.schedule IS NULL OR j.scheduled_for IS NULL OR EXISTS (
                      SELECT 1 FROM {job} later
                      WHERE later.schedule = j.schedule AND later.scheduled_for > j.scheduled_for))
               ORDER BY j.id LIMIT %s"""
