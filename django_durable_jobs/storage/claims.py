@@ -6,6 +6,7 @@ provides the clock (``now``), table names, cursors and transactions.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -62,8 +63,11 @@ class Claims:
         rows: list[tuple] = []
         with self.atomic(), self.cursor() as cursor:
             self.before_claim(cursor)
-            self.stage_due(cursor)
-            if limited:
+            now_s = time.monotonic()
+            if now_s - self._staged_at >= self.STAGE_EVERY:
+                self._staged_at = now_s
+                self.stage_due(cursor)
+            if limited and now_s >= self._no_limited_until:
                 rows += self._claim_limited(cursor, worker_id, lease, ready, ready_params, limit)
             if len(rows) < limit:
                 select = f"""SELECT id FROM {self.tables["job"]}
@@ -108,6 +112,7 @@ class Claims:
                 AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL) LIMIT 1"""
         )
         if cursor.fetchone() is None:  # none waiting (one index page): skip the lock
+            self._no_limited_until = time.monotonic() + self.LIMITED_RECHECK
             return []
         self.before_limited_claim(cursor)
         prefix = max(self.LIMITED_PREFIX, 20 * limit)
@@ -180,6 +185,14 @@ class Claims:
     claim_lock = ""
     #: Delayed rows one claim makes claimable at most (the next claim takes the rest).
     STAGE_BATCH = 1000
+    #: Seconds between two stagings, and between two looks for limited jobs after
+    #: one found none, in one process: each statement costs a claim more to plan
+    #: (about a millisecond) than to run, and a claim comes every few milliseconds
+    #: under load. A delayed or limited job waits at most this long more.
+    STAGE_EVERY = 0.05
+    LIMITED_RECHECK = 0.05
+    _staged_at = -1e9
+    _no_limited_until = 0.0
 
     def stage_due(self, cursor: Any) -> int:
         """Inside the claim's transaction: delayed rows now due join the claim's index.

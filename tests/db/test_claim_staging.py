@@ -85,3 +85,18 @@ def test_a_claim_does_not_walk_the_delayed_backlog() -> None:
     assert [s["Index Name"] for s in scans] == ["durable_jobs_ready_any"], scans
     assert scans[0]["Actual Rows"] <= len(ready) and scans[0].get("Rows Removed by Filter", 0) == 0, scans
     assert claim(10) == [job.pk for job in ready[:10]]
+
+
+def test_a_worker_stages_at_most_every_stage_every_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each statement costs a claim about a millisecond of planning: staging is throttled."""
+    from django_durable_jobs.storage.claims import Claims
+
+    monkeypatch.setattr(Claims, "STAGE_EVERY", 60.0)
+    eng = engine("default")
+    monkeypatch.setattr(eng, "_staged_at", -1e9)
+    calls = []
+    original = eng.stage_due
+    monkeypatch.setattr(eng, "stage_due", lambda cursor: calls.append(1) or original(cursor))
+    for _ in range(3):
+        claim()
+    assert calls == [1]
