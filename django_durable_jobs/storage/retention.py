@@ -44,10 +44,15 @@ class Rule:
 
 
 def take_lock(engine: Engine, *, wait: bool) -> bool:
-    """Inside a transaction: the pruners' lock, released at commit (or at once on SQLite)."""
+    """Inside a transaction: the pruners' lock, released at commit (or at once on SQLite).
+
+    Also turns JIT off for the transaction: the picking query's estimate is
+    high enough to make PostgreSQL compile it, which costs more than it runs.
+    """
     if engine.vendor != "postgresql":
         return True
     with engine.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
         if wait:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
             return True
@@ -165,21 +170,24 @@ def delete(engine: Engine, rules: Sequence[Rule], ids: Sequence[int]) -> tuple[i
     """
     job, fanout, checkpoint = engine.tables["job"], engine.tables["fanout"], engine.tables["checkpoint"]
     where, params = expired(engine, rules)
-    lock = " FOR UPDATE" if engine.vendor == "postgresql" else ""
     with engine.cursor() as cursor:
         sql, id_params = in_ids(engine, "parent_id", ids)
         cursor.execute(f"DELETE FROM {fanout} WHERE {sql}", id_params)
         fanouts = cursor.rowcount
+        if engine.vendor == "postgresql":  # lock the jobs in id order, each re-checked once locked
+            sql, id_params = in_ids(engine, "j.id", ids)
+            cursor.execute(
+                f"SELECT count(*) FROM (SELECT j.id FROM {job} j WHERE {sql} AND {where} "
+                "ORDER BY j.id FOR UPDATE) AS locked",
+                [*id_params, *params],
+            )
+            if cursor.fetchone()[0] != len(ids):
+                return None
         sql, id_params = in_ids(engine, "job_id", ids)
         cursor.execute(f"DELETE FROM {checkpoint} WHERE {sql}", id_params)
         checkpoints = cursor.rowcount
         sql, id_params = in_ids(engine, "j.id", ids)
-        cursor.execute(
-            f"DELETE FROM {job} WHERE id IN "
-            f"(SELECT j.id FROM {job} j WHERE {sql} AND {where} ORDER BY j.id{lock})",
-            [*id_params, *params],
-        )
-        jobs = cursor.rowcount
-    if jobs != len(ids):
-        return None
-    return jobs, checkpoints, fanouts
+        cursor.execute(f"DELETE FROM {job} AS j WHERE {sql} AND {where}", [*id_params, *params])
+        if cursor.rowcount != len(ids):
+            return None
+        return cursor.rowcount, checkpoints, fanouts
