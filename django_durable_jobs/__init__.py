@@ -36,6 +36,7 @@ _EXPORTS = {
     "ScheduleAlreadyPaused": "exceptions",
     "ScheduleNotFound": "exceptions",
     "ScheduleNotPaused": "exceptions",
+    "Snooze": "exceptions",
     "Status": "statuses",
     "Threshold": "strategies",
     "UnknownJob": "exceptions",

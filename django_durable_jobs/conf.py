@@ -89,6 +89,8 @@ class JobsSettings:
     RETENTION: dict = field(default_factory=lambda: dict(DEFAULT_RETENTION))
     #: How often a worker looks for expired finished jobs to prune.
     PRUNE_SECONDS: float = 60.0
+    #: A job that snoozes more often than this fails (it would wait forever).
+    MAX_SNOOZES: int = 100
     #: Largest job arguments (args and kwargs as JSON, in bytes), checked at enqueue.
     MAX_ARGS_BYTES: int = 1024 * 1024
     #: Deepest nesting of lists and dicts in arguments and results.
@@ -123,6 +125,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "WORKER_DEAD_SECONDS": (0.01, _YEAR),
     "PRUNE_SECONDS": (0.1, _YEAR),
     "MAX_ARGS_BYTES": (1, 2**30),
+    "MAX_SNOOZES": (0, 2**31 - 1),
     "MAX_NESTING": (1, 200),
     "MAX_RESULT_BYTES": (1024, 2**30),
     "MAX_ERROR_CHARS": (1000, 2**24),

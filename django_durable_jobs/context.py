@@ -34,6 +34,8 @@ class JobContext:
     args: list[Any]
     kwargs: dict[str, Any]
     fanout_id: int | None = None
+    #: Times the job snoozed before this execution.
+    snoozes: int = 0
     #: Next call()/fan_out() step number of this execution (replay order).
     step: int = 0
     #: Why the execution was interrupted ("worker paused", "cancelled", "lost lease", ...), or None.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 
 class DurableJobsError(Exception):
     """Base class of every error django-durable-jobs raises on purpose."""
@@ -140,6 +142,26 @@ class RetryAfter(DurableJobsError):
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
             raise ValueError(f"RetryAfter seconds must be a number >= 0, got {seconds!r}")
         super().__init__(message or f"retry requested in {seconds}s")
+        self.seconds = float(seconds)
+
+
+class Snooze(DurableJobsError):
+    """Raise from a handler for "not now": the job waits ``seconds`` (or a timedelta), attempt not counted.
+
+    Counted in ``Job.snoozes``; a job that snoozes more than ``MAX_SNOOZES``
+    times fails.
+    """
+
+    def __init__(self, seconds: float | timedelta, message: str = "") -> None:
+        if isinstance(seconds, timedelta):
+            seconds = seconds.total_seconds()
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds <= 366 * 86400
+        ):
+            raise ValueError(f"Snooze needs 0 to 366 days (seconds or a timedelta), got {seconds!r}")
+        super().__init__(message or f"snoozed for {seconds:g}s")
         self.seconds = float(seconds)
 
 

@@ -36,7 +36,7 @@ ClaimedJob = storage.ClaimedJob
 #: Outcome kinds, in the order of precedence when one batch holds two
 #: outcomes of one execution (a release queued at shutdown after the handler
 #: had already finished must not hide its completion).
-KINDS = ("complete", "fail_now", "fail", "retry", "release")
+KINDS = ("complete", "fail_now", "fail", "retry", "snooze", "release")
 
 
 @dataclass(slots=True, eq=False)
@@ -107,6 +107,8 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
             elif outcome.kind in ("fail", "fail_now"):
                 pausable = outcome.kind == "fail"
                 new = engine(using).fail(outcome.job_id, outcome.lease, outcome.error, pausable=pausable)
+            elif outcome.kind == "snooze":
+                new = engine(using).snooze(outcome.job_id, outcome.lease, outcome.run_after)
             elif outcome.kind == "release":
                 new = engine(using).release(outcome.job_id, outcome.lease)
             else:

@@ -229,6 +229,17 @@ class Engine(Claims):
             ["pending", now, error, self.adapt(run_after), run_after > timezone.now(), now],
         )
 
+    def snooze(self, job_id: int, lease: str, run_after: datetime) -> str | None:
+        """The handler said "not now": pending again at ``run_after``, the attempt not counted."""
+        now = self.adapt(timezone.now())
+        return self.fenced_update(
+            job_id,
+            lease,
+            f"{PAUSE_IF_REQUESTED}, {UNCOUNT}, {FREE}, run_after = %s, delayed = %s, "
+            "snoozes = snoozes + 1, updated_at = %s",
+            ["pending", now, self.adapt(run_after), run_after > timezone.now(), now],
+        )
+
     def release(self, job_id: int, lease: str) -> str | None:
         """Give back a job this worker will not run now; the attempt does not count."""
         now = self.adapt(timezone.now())

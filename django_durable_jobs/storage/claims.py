@@ -14,7 +14,7 @@ from typing import Any
 from ..conf import jobs_settings
 from .sql import from_json, placeholders
 
-CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id"
+CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id, snoozes"
 
 
 @dataclass(slots=True)
@@ -30,6 +30,7 @@ class ClaimedJob:
     attempt: int
     max_retries: int
     fanout_id: int | None
+    snoozes: int
     lease: str
 
 
@@ -74,7 +75,7 @@ class Claims:
                     WHERE {ready} AND concurrency_key IS NULL AND rate_key IS NULL
                     ORDER BY priority DESC, id LIMIT %s{self.claim_lock}"""
                 rows += self._take(cursor, worker_id, lease, select, [*ready_params, limit - len(rows)])
-        jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:9], lease) for row in rows]
+        jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:10], lease) for row in rows]
         jobs.sort(key=lambda j: (-j.priority, j.id))
         return jobs
 

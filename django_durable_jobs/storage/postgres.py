@@ -139,8 +139,8 @@ class PostgresEngine(Engine):
             array_params.append(len(jobs))
         sql = (
             f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, updated_at, status, attempt, "
-            f"reclaims, last_error, paused_by, pause_reason, pause_mode) SELECT {', '.join(selected)}, "
-            f"%s::timestamptz, 'pending', 0, 0, '', '', '', ''{source}"
+            f"reclaims, snoozes, last_error, paused_by, pause_reason, pause_mode) SELECT "
+            f"{', '.join(selected)}, %s::timestamptz, 'pending', 0, 0, 0, '', '', '', ''{source}"
         )
         # Parameters in the order their placeholders appear: SELECT list, then unnest().
         return sql, [*scalars, jobs[0].updated_at, *array_params]

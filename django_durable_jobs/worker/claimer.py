@@ -128,6 +128,7 @@ class Claimer:
             args=claimed.args,
             kwargs=claimed.kwargs,
             fanout_id=claimed.fanout_id,
+            snoozes=claimed.snoozes,
         )
         execution = Execution(ctx, pool, self.worker_id)
         self._slots.add(execution)

@@ -5,6 +5,7 @@ Pure functions: they decide (complete, retry, fail), the state machine writes.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -12,7 +13,7 @@ from django.utils import timezone
 from .. import validation
 from ..conf import jobs_settings
 from ..context import JobContext
-from ..exceptions import NoRetry
+from ..exceptions import NoRetry, Snooze
 from ..registry import resolve
 from ..retry import describe_error, retry_at, should_retry
 from ..state.execution import Outcome
@@ -71,6 +72,11 @@ def failure(ctx: JobContext, exc: BaseException) -> Outcome:
     ``fail`` may still become ``paused`` if a graceful pause waits for this
     attempt; ``NoRetry`` fails at once (``fail_now``).
     """
+    if isinstance(exc, Snooze):
+        if ctx.snoozes >= jobs_settings.MAX_SNOOZES:
+            message = f"Snooze: the job snoozed {ctx.snoozes} times already (MAX_SNOOZES): failed"
+            return _outcome("fail_now", ctx, error=message)
+        return _outcome("snooze", ctx, run_after=timezone.now() + timedelta(seconds=exc.seconds))
     error = describe_error(exc)
     if isinstance(exc, NoRetry):
         return _outcome("fail_now", ctx, error=error)

@@ -10,6 +10,7 @@ from django_durable_jobs import (
     NoRetry,
     RateLimit,
     RetryAfter,
+    Snooze,
     call,
     current_job,
     every,
@@ -442,3 +443,12 @@ if os.environ.get("DJJ_DEMO_POLICIES") == "1":
         )
     for _policy in ("skip", "coalesce", "queue"):
         schedule(policy_tick, every(seconds=1), name=f"while-paused-{_policy}", while_paused=_policy)
+
+
+@job("demo.snoozy")
+def snoozy(times: int, seconds: float = 0.05) -> int:
+    """Says "not now" ``times`` times, then completes."""
+    ctx = current_job()
+    if ctx.snoozes < times:
+        raise Snooze(seconds)
+    return ctx.snoozes
