@@ -32,6 +32,9 @@ __all__ = ["BATCH", "Pruned", "Rule", "parse_statuses", "prune", "prune_expired"
 
 #: Most jobs one batch (one transaction) deletes.
 BATCH = 10_000
+#: Most ids one batch looks through: a table of jobs that are all kept costs
+#: each statement this much at most, so a worker's time budget holds.
+SPAN = 100_000
 #: Tries of one batch whose jobs changed between picking and deleting them.
 _TRIES = 3
 PRUNABLE = tuple(status.value for status in TERMINAL)
@@ -46,8 +49,9 @@ class Pruned:
     fanouts: int = 0
     #: Another pruner held the lock: this one did nothing.
     busy: bool = False
-    #: Stopped by its time budget with more left to look at.
+    #: Stopped by its time budget with more left to look at, from job id ``resume`` on.
     more: bool = False
+    resume: int = 0
     batches: int = field(default=0, repr=False)
 
     def add(self, jobs: int, checkpoints: int, fanouts: int) -> None:
@@ -126,9 +130,9 @@ def count(using: str | None = None, **options: object) -> int:
     return sql.count_expired(engine(using), found) if found else 0
 
 
-def prune_expired(using: str | None = None, *, budget: float | None = None) -> Pruned:
+def prune_expired(using: str | None = None, *, budget: float | None = None, start: int = 0) -> Pruned:
     """A worker's prune: skipped (``busy``) while another pruner holds the lock."""
-    return prune(using, wait=False, budget=budget)
+    return prune(using, wait=False, budget=budget, start=start)
 
 
 def prune(
@@ -141,6 +145,7 @@ def prune(
     batch_size: int = BATCH,
     budget: float | None = None,
     wait: bool = True,
+    start: int = 0,
     progress: Callable[[Pruned], None] | None = None,
 ) -> Pruned:
     """Delete expired jobs with their checkpoints and fan-outs, in batches; returns the totals.
@@ -148,6 +153,7 @@ def prune(
     ``dry_run`` counts what would go and writes nothing. ``budget`` (seconds)
     stops after the batch that spends it, with ``more`` set. ``wait=False``
     gives up at once (``busy``) when another pruner holds the lock.
+    ``start`` goes on from a job id (a previous prune's ``resume``).
     """
     batch_size = validation.integer("batch_size", batch_size, 1, BATCH)
     found = rules(statuses=statuses, queues=queues, older_than=older_than)
@@ -156,7 +162,7 @@ def prune(
         return result
     store = engine(using)
     started = time.monotonic()
-    after = 0
+    after, last = start, sql.last_id(store)
     while True:
         for _ in range(_TRIES):
             # A dry run only reads: no transaction, which on SQLite would take the write lock.
@@ -164,7 +170,7 @@ def prune(
                 if not dry_run and not sql.take_lock(store, wait=wait):
                     result.busy = True
                     return result
-                ids, next_after, done = _plan(store, found, after, batch_size, whole=dry_run)
+                ids, next_after, done = _plan(store, found, after, last, batch_size, whole=dry_run)
                 counts = _delete_or_count(store, found, ids, dry_run)
             if counts is not None:
                 break
@@ -177,7 +183,7 @@ def prune(
         if done:
             return result
         if budget is not None and time.monotonic() - started >= budget:
-            result.more = True
+            result.more, result.resume = True, after
             return result
 
 
@@ -203,7 +209,7 @@ def _delete_or_count(
 
 
 def _plan(
-    store: Engine, found: list[Rule], after: int, size: int, *, whole: bool
+    store: Engine, found: list[Rule], after: int, last: int, size: int, *, whole: bool
 ) -> tuple[list[int], int, bool]:
     """The next batch: (job ids, where the batch after it starts, whether this is the last).
 
@@ -213,9 +219,8 @@ def _plan(
     fan-out takes all its children along. ``whole`` (a dry run, which deletes
     nothing) takes every workflow whole.
     """
-    roots = sql.next_roots(store, found, after, size)
-    if not roots:
-        return [], after, True
+    upto = min(after + SPAN, last)
+    roots = sql.next_roots(store, found, after, upto, size)
     trees = sql.descendants(store, found, [root for root, has_fanouts in roots if has_fanouts])
     ids: list[int] = []
     for root, _ in roots:
@@ -233,4 +238,6 @@ def _plan(
             ids = [job_id for job_id, _, _ in deepest[:size]]
             after = root - 1
         return ids, after, False
-    return ids, after, len(roots) < size
+    if len(roots) < size:  # the whole span is looked through
+        after = upto
+    return ids, after, after >= last

@@ -102,8 +102,17 @@ def count_expired(engine: Engine, rules: Sequence[Rule]) -> int:
         return int(cursor.fetchone()[0])
 
 
-def next_roots(engine: Engine, rules: Sequence[Rule], after: int, limit: int) -> list[tuple[int, bool]]:
-    """Up to ``limit`` expired jobs with an id above ``after`` that no fan-out owns, in id order.
+def last_id(engine: Engine) -> int:
+    """The highest job id (0 without jobs): where a prune stops."""
+    with engine.cursor() as cursor:
+        cursor.execute(f"SELECT max(id) FROM {engine.tables['job']}")
+        return int(cursor.fetchone()[0] or 0)
+
+
+def next_roots(
+    engine: Engine, rules: Sequence[Rule], after: int, upto: int, limit: int
+) -> list[tuple[int, bool]]:
+    """Up to ``limit`` expired jobs with an id in ``after+1..upto`` that no fan-out owns, in id order.
 
     Each is ``(id, has_fanouts)``. The newest fire of each schedule is left out.
     """
@@ -111,13 +120,13 @@ def next_roots(engine: Engine, rules: Sequence[Rule], after: int, limit: int) ->
     where, params = expired(engine, rules)
     sql = f"""SELECT j.id, EXISTS (SELECT 1 FROM {fanout} f WHERE f.parent_id = j.id)
               FROM {job} j
-              WHERE j.id > %s AND j.fanout_id IS NULL AND {where}
+              WHERE j.id > %s AND j.id <= %s AND j.fanout_id IS NULL AND {where}
                 AND (j.schedule IS NULL OR j.scheduled_for IS NULL OR EXISTS (
                      SELECT 1 FROM {job} later
                      WHERE later.schedule = j.schedule AND later.scheduled_for > j.scheduled_for))
               ORDER BY j.id LIMIT %s"""
     with engine.cursor() as cursor:
-        cursor.execute(sql, [after, *params, limit])
+        cursor.execute(sql, [after, upto, *params, limit])
         return [(row[0], bool(row[1])) for row in cursor.fetchall()]
 
 

@@ -68,6 +68,7 @@ class ControlLoop:
         self._abandoned = abandoned
         self._poke = threading.Event()
         self._next_prune = 0.0
+        self._prune_from = 0  # the job id a pruning slice cut short goes on from
 
     def run(self) -> None:
         next_heartbeat = next_housekeeping = next_schedule = 0.0
@@ -151,11 +152,12 @@ class ControlLoop:
 
         A slice is short (the batch that spends half a heartbeat, at most
         0.5 s) so that heartbeats and pauses are never held up; while a
-        backlog lasts the next slice comes at the next tick.
+        backlog lasts the next slice comes at the next tick, from where this one stopped.
         """
         self._next_prune = now + jobs_settings.PRUNE_SECONDS  # also after an error
         budget = min(0.5, jobs_settings.HEARTBEAT_SECONDS / 2)
-        pruned = retention.prune_expired(self.using, budget=budget)
+        pruned = retention.prune_expired(self.using, budget=budget, start=self._prune_from)
+        self._prune_from = pruned.resume if pruned.more else 0
         if pruned.jobs:
             logger.info(
                 "pruned %d expired job(s), %d checkpoint(s), %d fan-out(s)",

@@ -245,12 +245,33 @@ def test_a_workflow_larger_than_a_batch_goes_deepest_first_in_several(monkeypatc
     assert ids() == set() and not FanOut.objects.exists() and small.pk not in ids()
 
 
-def test_a_worker_prune_stops_at_its_budget_and_says_there_is_more() -> None:
-    for _ in range(6):
-        finished()
+def test_a_worker_prune_stops_at_its_budget_and_the_next_goes_on_from_there() -> None:
+    kept = finished(age=DAY)
+    jobs = [finished() for _ in range(6)]
     first = retention.prune(batch_size=2, budget=0)
-    assert (first.jobs, first.more, first.batches) == (2, True, 1)
-    assert retention.prune(batch_size=2).jobs == 4
+    assert (first.jobs, first.more, first.batches, first.resume) == (2, True, 1, jobs[1].pk)
+    second = retention.prune(batch_size=2, budget=0, start=first.resume)
+    assert (second.jobs, second.more, second.resume) == (2, True, jobs[3].pk)
+    finished(pk=jobs[0].pk)  # an id below where it goes on from: not looked at
+    last = retention.prune_expired(budget=10, start=second.resume)
+    assert (last.jobs, last.more) == (2, False)
+    assert retention.prune().jobs == 1 and ids() == {kept.pk}
+
+
+def test_each_batch_looks_through_a_bounded_span_of_ids(monkeypatch) -> None:
+    jobs = [finished(age=DAY if n % 3 else 40 * DAY) for n in range(20)]
+    monkeypatch.setattr(retention, "SPAN", 4)
+    spans = []
+    real_next_roots = storage.next_roots
+
+    def next_roots(store: Any, rules: Any, after: int, upto: int, limit: int) -> Any:
+        spans.append(upto - after)
+        return real_next_roots(store, rules, after, upto, limit)
+
+    monkeypatch.setattr(storage, "next_roots", next_roots)
+    assert retention.prune().jobs == 7
+    assert ids() == {job.pk for n, job in enumerate(jobs) if n % 3}
+    assert max(spans) <= 4 and len(spans) >= 5
 
 
 def test_a_job_retried_while_its_batch_is_picked_is_kept(monkeypatch) -> None:
