@@ -162,7 +162,8 @@ def prune(
         return result
     store = engine(using)
     started = time.monotonic()
-    after, last = start, sql.last_id(store)
+    first, last = sql.id_range(store)
+    after = max(start, first - 1)
     while True:
         for _ in range(_TRIES):
             # A dry run only reads: no transaction, which on SQLite would take the write lock.

@@ -102,11 +102,12 @@ def count_expired(engine: Engine, rules: Sequence[Rule]) -> int:
         return int(cursor.fetchone()[0])
 
 
-def last_id(engine: Engine) -> int:
-    """The highest job id (0 without jobs): where a prune stops."""
+def id_range(engine: Engine) -> tuple[int, int]:
+    """The lowest and highest job ids ((0, 0) without jobs): where a prune starts and stops."""
     with engine.cursor() as cursor:
-        cursor.execute(f"SELECT max(id) FROM {engine.tables['job']}")
-        return int(cursor.fetchone()[0] or 0)
+        cursor.execute(f"SELECT min(id), max(id) FROM {engine.tables['job']}")
+        first, last = cursor.fetchone()
+        return int(first or 0), int(last or 0)
 
 
 def next_roots(
