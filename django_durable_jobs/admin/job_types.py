@@ -1,4 +1,4 @@
-"""The Job types page: every job name, its counts per status, limit, last error and pause/resume.
+"""The Job types page: every job name, its counts per status, limits, last error and pause/resume.
 
 A job type is every job of one name (``@job("send-invoice")``), in whatever
 queue. The page lists the names registered in this process
@@ -20,7 +20,7 @@ from django.urls import reverse
 from django_durable_jobs import pause_job_type, resume_job_type
 
 from ..conf import jobs_settings
-from ..limits import Limit
+from ..limits import Limit, RateLimit
 from ..models import Job, JobTypeState
 from ..registry import JobDefinition, all_definitions
 from .pause_pages import CountsRow, PausePageAdmin
@@ -81,6 +81,19 @@ class JobTypeRow(CountsRow):
     @property
     def limit(self) -> Limit | None:
         return self.definition.concurrency if self.definition else None
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        return self.definition.rate_limit if self.definition else None
+
+    @property
+    def queue_rate(self) -> str:
+        """Its queue's rate (the ``QUEUES`` setting), which holds when the job has none of its own."""
+        if self.definition is None or self.rate_limit is not None:
+            return ""
+        queues = jobs_settings.QUEUES
+        options = queues.get(self.queue) if isinstance(queues, dict) else None
+        return str(options.get("rate_limit") or "") if isinstance(options, dict) else ""
 
 
 def last_errors(using: str) -> dict[str, LastError]:
