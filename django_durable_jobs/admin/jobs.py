@@ -38,7 +38,7 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
     list_display_links = ["id", "name"]
     list_filter = ["status", "queue", "name"]
     #: Filters beyond ``list_filter`` that the other pages link to (see ``InputGuard``).
-    filter_fields = ("id", "worker_id", "fanout__id", "unique_key")
+    filter_fields = ("id", "worker_id", "fanout__id", "unique_key", "schedule")
     #: Newest first, whatever the model's default ordering.
     ordering = ["-id"]
     search_fields = ["name"]

@@ -1,12 +1,14 @@
-"""What the Queues and Job types pages share: named rows, their counts per status and pause/resume.
+"""What the Queues, Job types and Schedules pages share: named rows, their counts, pause/resume.
 
 Neither a queue nor a job type is a row of its own (a ``QueueState`` or a
 ``JobTypeState`` exists only once it was paused), so each page is a custom
-changelist over job counts and the pause states, and a state row's object URL
-leads back to it. The name a button acts on travels as POST data (``queue``
-or ``name``), never in the URL: job names may hold ``/``, ``:``, ``|`` or
-``%``. Every button goes through the public API (``pause_queue``,
-``pause_job_type`` and the rest) and reports its outcome as a message.
+changelist over job counts and the pause states (``PausePageAdmin``), and a
+state row's object URL leads back to it. The Schedules page is such a custom
+changelist too (``RowsPageAdmin``), over the ``Schedule`` rows. The name a
+button acts on travels as POST data (``queue`` or ``name``), never in the
+URL: job names may hold ``/``, ``:``, ``|`` or ``%``. Every button goes
+through the public API (``pause_queue``, ``pause_job_type`` and the rest) and
+reports its outcome as a message.
 """
 
 from __future__ import annotations
@@ -101,27 +103,23 @@ class CountsRow:
         ]
 
 
-class PausePageAdmin(JobTablesAdmin):
-    """A custom changelist of ``CountsRow`` with a pause form and a resume button per row.
+class RowsPageAdmin(JobTablesAdmin):
+    """A custom changelist (``template``) with POST-only buttons at ``operate/<action>/``.
 
     Subclasses name the page (``title``, ``template``, ``rows_name``), the
-    POST field of the name (``key_field``), the label of its messages, and
-    implement ``rows``, ``pause`` and ``resume``.
+    buttons it offers (``buttons``: their URLs reach the template as
+    ``<button>_url``), and implement ``rows`` and ``operate_view``.
     """
 
     title = ""
     template = ""
     rows_name = "rows"
-    key_field = "name"
-    label = ""
+    buttons: tuple[str, ...] = ("pause", "resume")
 
-    def rows(self, using: str) -> list[CountsRow]:
+    def rows(self, using: str) -> list[Any]:
         raise NotImplementedError
 
-    def pause(self, key: str, mode: str, **kwargs: Any) -> Any:
-        raise NotImplementedError
-
-    def resume(self, key: str, **kwargs: Any) -> Any:
+    def operate_view(self, request: HttpRequest, action: str) -> HttpResponse:
         raise NotImplementedError
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -145,7 +143,7 @@ class PausePageAdmin(JobTablesAdmin):
         ]
 
     def to_changelist(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """State rows have no page of their own: everything is on the page."""
+        """Rows have no page of their own: everything is on the page."""
         return redirect(f"admin:{self.url_name('changelist')}")
 
     def changelist_view(
@@ -162,12 +160,32 @@ class PausePageAdmin(JobTablesAdmin):
             "statuses": Status.values,
             "modes": PauseMode.choices,
             "can_operate": self.has_change_permission(request),
-            "pause_url": reverse(operate, args=["pause"]),
-            "resume_url": reverse(operate, args=["resume"]),
+            **{f"{button}_url": reverse(operate, args=[button]) for button in self.buttons},
             **(extra_context or {}),
         }
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.template, context)
+
+
+class PausePageAdmin(RowsPageAdmin):
+    """A custom changelist of ``CountsRow`` with a pause form and a resume button per row.
+
+    Subclasses name the page (see ``RowsPageAdmin``), the POST field of the
+    name (``key_field``), the label of its messages, and implement ``rows``,
+    ``pause`` and ``resume``.
+    """
+
+    key_field = "name"
+    label = ""
+
+    def rows(self, using: str) -> list[CountsRow]:
+        raise NotImplementedError
+
+    def pause(self, key: str, mode: str, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def resume(self, key: str, **kwargs: Any) -> Any:
+        raise NotImplementedError
 
     @operation
     def operate_view(self, request: HttpRequest, action: str) -> HttpResponse:

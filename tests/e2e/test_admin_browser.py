@@ -17,7 +17,9 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
-from django_durable_jobs.models import Job, JobTypeState, QueueState, Status, Worker
+from django_durable_jobs.models import Job, JobTypeState, QueueState, Schedule, Status, Worker
+from django_durable_jobs.scheduling.firing import schedule, sync_schedules
+from django_durable_jobs.scheduling.specs import daily
 
 from ..conftest import WorkerProcess, wait_for
 from ..factories import JobFactory
@@ -237,3 +239,39 @@ def test_job_type_paused_from_its_page_starts_nothing_until_resumed(
 
     error.click()  # the last error leads to the failed job's page
     expect(admin_page).to_have_url(reverse("admin:durable_jobs_job_change", args=[failure.pk]))
+
+
+@pytest.mark.usefixtures("isolated_schedules")
+def test_a_paused_schedule_runs_now_from_its_page(admin_page: Page, run_worker: StartWorker) -> None:
+    run_worker("--queue", "default", "--concurrency", "1")
+    schedule(demo.add, daily(3, 0), name="nightly-sum", args=[20, 22], overlap="skip")
+    sync_schedules()  # what runjobs --scheduler does when it starts
+
+    admin_page.goto(reverse("admin:durable_jobs_schedule_changelist"))
+    row = admin_page.locator('tr[data-name="nightly-sum"]')
+    expect(row.locator(".djj-job")).to_have_text("demo.add")
+    expect(row.locator(".djj-args")).to_have_text("[20, 22]")
+    expect(row.locator(".djj-policies")).to_contain_text("overlap: skip")
+    row.locator('input[name="reason"]').fill("ledger migration")
+    row.get_by_role("button", name="Pause").click()
+
+    expect(messages(admin_page)).to_contain_text("Schedule 'nightly-sum' paused.")
+    row = admin_page.locator('tr[data-name="nightly-sum"]')
+    expect(row.locator(".djj-state")).to_contain_text("paused")
+    expect(row.locator(".djj-state")).to_contain_text("by alice")
+    expect(row.locator(".djj-state")).to_contain_text("ledger migration")
+    expect(row.locator(".djj-next")).to_contain_text("— (paused)")
+
+    row.get_by_role("button", name="Run now").click()
+    expect(messages(admin_page)).to_contain_text("enqueued: demo.add run now for schedule 'nightly-sum'.")
+    job = Job.objects.get(name="demo.add")
+    expect(messages(admin_page)).to_contain_text(f"Job {job.pk} enqueued")
+    assert (job.args, job.schedule, job.scheduled_for) == ([20, 22], None, None)
+    wait_for(lambda: status_of(job) == Status.COMPLETED, timeout=60)  # a run now is a real job
+
+    messages(admin_page).get_by_role("link", name=f"Job {job.pk}").click()
+    expect(admin_page).to_have_url(reverse("admin:durable_jobs_job_change", args=[job.pk]))
+    expect(admin_page.locator(".field-status_badge")).to_contain_text("completed")
+    expect(admin_page.locator(".field-result_pretty")).to_contain_text("42")
+    row_state = Schedule.objects.values_list("paused", "last_job_id").get(name="nightly-sum")
+    assert row_state == (True, None)  # still paused; no fire was made
