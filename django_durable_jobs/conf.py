@@ -89,6 +89,8 @@ class JobsSettings:
     RETENTION: dict = field(default_factory=lambda: dict(DEFAULT_RETENTION))
     #: How often a worker looks for expired finished jobs to prune.
     PRUNE_SECONDS: float = 60.0
+    #: Seconds an execution may run before it is interrupted and fails (None: no limit).
+    DEFAULT_TIMEOUT: float | None = None
     #: A job that snoozes more often than this fails (it would wait forever).
     MAX_SNOOZES: int = 100
     #: Largest job arguments (args and kwargs as JSON, in bytes), checked at enqueue.
@@ -126,6 +128,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "PRUNE_SECONDS": (0.1, _YEAR),
     "MAX_ARGS_BYTES": (1, 2**30),
     "MAX_SNOOZES": (0, 2**31 - 1),
+    "DEFAULT_TIMEOUT": (0.01, _YEAR),
     "MAX_NESTING": (1, 200),
     "MAX_RESULT_BYTES": (1024, 2**30),
     "MAX_ERROR_CHARS": (1000, 2**24),
@@ -215,6 +218,8 @@ def problems(user: Any = None) -> list[Problem]:
 
 def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
     name = f"DURABLE_JOBS[{key!r}]"
+    if value is None and expected == "float | None":
+        return None
     if key == "QUEUES":
         return _queues_problem(value)
     if key == "RETENTION":

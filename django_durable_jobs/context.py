@@ -36,6 +36,8 @@ class JobContext:
     fanout_id: int | None = None
     #: Times the job snoozed before this execution.
     snoozes: int = 0
+    #: Seconds this execution may run before it is interrupted and fails, or None.
+    timeout: float | None = None
     #: Next call()/fan_out() step number of this execution (replay order).
     step: int = 0
     #: Why the execution was interrupted ("worker paused", "cancelled", "lost lease", ...), or None.

@@ -62,11 +62,16 @@ def resolve_run_after(run_after: datetime | timedelta | None, now: datetime | No
 
 
 def resolve_options(definition: Any) -> dict[str, Any]:
-    """The queue, priority, retries and unique key an enqueue of ``definition`` uses, validated."""
+    """The queue, priority, retries, unique key and timeout an enqueue of ``definition`` uses, validated."""
     options = definition.options
+    timeout = next(
+        (t for t in (options.timeout, definition.timeout, jobs_settings.DEFAULT_TIMEOUT) if t is not None),
+        None,
+    )
     retries = options.retries if options.retries is not None else definition.retries
     priority = options.priority if options.priority is not None else definition.priority
     return dict(
+        timeout=None if timeout is None else validation.seconds("timeout", timeout),
         queue=validation.queue_name(options.queue or definition.queue or jobs_settings.DEFAULT_QUEUE),
         priority=validation.integer("priority", priority),
         max_retries=validation.integer(

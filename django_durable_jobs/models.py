@@ -64,6 +64,9 @@ class Job(models.Model):
     )
     rate_limit = models.PositiveIntegerField(null=True, blank=True, editable=False)
     rate_period = models.FloatField(null=True, blank=True, editable=False)
+    timeout = models.FloatField(
+        null=True, blank=True, help_text="Seconds an execution may run before it fails with TimeoutError."
+    )
     snoozes = models.PositiveIntegerField(
         default=0, help_text="Times the handler said 'not now' (Snooze); see MAX_SNOOZES."
     )

@@ -29,6 +29,7 @@ class JobOptions:
     run_after: datetime | timedelta | None = None
     retries: int | None = None
     unique_key: str | None = None
+    timeout: float | timedelta | None = None
 
 
 @dataclass(eq=False)
@@ -44,6 +45,7 @@ class JobDefinition:
     options: JobOptions = field(default_factory=JobOptions)
     concurrency: Limit | None = None
     rate_limit: RateLimit | None = None
+    timeout: float | timedelta | None = None
 
     def __post_init__(self) -> None:
         self.is_async = inspect.iscoroutinefunction(self.func)
@@ -65,6 +67,7 @@ class JobDefinition:
         run_after: datetime | timedelta | None = None,
         retries: int | None = None,
         unique_key: str | None = None,
+        timeout: float | timedelta | None = None,
     ) -> JobDefinition:
         """A copy of this definition whose enqueues use the given options (checked now)."""
         from django.utils import timezone
@@ -81,6 +84,7 @@ class JobDefinition:
                     run_after=run_after,
                     retries=retries,
                     unique_key=unique_key,
+                    timeout=timeout,
                 ).items()
                 if v is not None
             },
@@ -122,6 +126,7 @@ def job(
     schedule: Any = None,
     concurrency: int | Limit | None = None,
     rate_limit: str | RateLimit | None = None,
+    timeout: float | timedelta | None = None,
 ) -> Any:
     """Register a function as a job.
 
@@ -130,7 +135,9 @@ def job(
     ``"<module>.<function>"``. ``concurrency``: at most that many of this job
     run at once across every worker, or a :class:`~.limits.Limit` per key.
     ``rate_limit``: at most so many start per period across every worker
-    (``"100/m"``), or a :class:`~.limits.RateLimit` per key.
+    (``"100/m"``), or a :class:`~.limits.RateLimit` per key. ``timeout``:
+    seconds (or a timedelta) an execution may run before it is interrupted
+    and counted as a failed attempt (``DEFAULT_TIMEOUT`` otherwise).
     """
     if isinstance(func, str):
         if name is not None:
@@ -156,6 +163,7 @@ def job(
             schedule=schedule,
             concurrency=limit,
             rate_limit=rate,
+            timeout=validation.seconds("timeout", timeout) if timeout is not None else None,
         )
         for declared in (limit, rate):
             if declared is not None:

@@ -94,6 +94,17 @@ def job_id(value: Any, field: str = "job_id") -> int:
     return value
 
 
+def seconds(field: str, value: Any, lo: float = 0.01, hi: float = 366 * 86400.0) -> float:
+    """A duration in seconds (a number or a timedelta) within ``lo..hi``."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidType(field, f"{show(value)} is not a number of seconds or a timedelta")
+    if not lo <= value <= hi:
+        raise InvalidValue(field, f"{value:g} s is outside {lo:g}..{hi:.0f} s")
+    return float(value)
+
+
 def moment(field: str, value: Any, now: datetime) -> datetime:
     """An aware datetime, or ``now`` plus a timedelta, that a datetime can hold."""
     if isinstance(value, timedelta):

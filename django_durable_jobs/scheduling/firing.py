@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,8 @@ from .. import validation
 from ..conf import jobs_settings
 from ..exceptions import InvalidValue, UnknownJob
 from ..registry import JobDefinition, all_definitions, get_definition
+from .declared import CATCH_UP, OVERLAP, WHILE_PAUSED, Schedule
+from .rows import check_arguments
 from .specs import ScheduleSpec, to_utc, validate_spec
 
 if TYPE_CHECKING:
@@ -34,37 +35,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("django_durable_jobs.scheduling")
-
-
-CATCH_UP = ("latest", "skip", "all")
-OVERLAP = ("allow", "skip", "buffer_one")
-WHILE_PAUSED = ("skip", "coalesce", "queue")
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A spec bound to a job, as the code declares it; ``job`` is a name when it was not
-    registered yet. Its row (:class:`~django_durable_jobs.models.Schedule`) holds the rest."""
-
-    name: str
-    job: JobDefinition | str
-    spec: ScheduleSpec
-    args: tuple = ()
-    kwargs: tuple = ()  # (key, value) pairs: hashable, so a re-registration compares equal
-    catch_up: str = "latest"
-    catch_up_window: float | None = None
-    overlap: str = "allow"
-    while_paused: str = "coalesce"
-
-    @property
-    def job_name(self) -> str:
-        return self.job if isinstance(self.job, str) else self.job.name
-
-    def definition(self) -> JobDefinition:
-        return get_definition(self.job)
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.job_name} {self.spec}"
 
 
 _schedules: dict[str, Schedule] = {}
@@ -157,15 +127,6 @@ def _schedule_target(
         raise TypeError(f"schedule() needs a job, a job function or a job name, got {job!r}")
     check_arguments(definition, args, kwargs or {})
     return definition
-
-
-def check_arguments(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
-    try:
-        definition.signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise TypeError(
-            f"job {definition.name!r} cannot be scheduled with args={list(args)!r}, kwargs={kwargs!r}: {exc}"
-        ) from None
 
 
 def all_schedules() -> dict[str, Schedule]:

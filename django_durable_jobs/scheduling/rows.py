@@ -10,8 +10,9 @@ scheduled_for)`` of the job table is the last word on one job per fire.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -21,10 +22,12 @@ from ..exceptions import ScheduleAlreadyPaused, ScheduleNotFound, ScheduleNotPau
 from ..models import UNFINISHED, Job, JobTypeState, QueueState, Status
 from ..models import Schedule as Row
 from ..state import inserts
+from .declared import Schedule
 from .specs import ScheduleSpec
 
 if TYPE_CHECKING:
-    from .firing import Schedule
+    from ..registry import JobDefinition
+
 
 logger = logging.getLogger("django_durable_jobs.scheduling")
 
@@ -137,7 +140,6 @@ def _enqueue(alias: str, entry: Schedule, row: Row, due: datetime) -> list[Job] 
     """The fire's job; [] if it has one already; None if it cannot be made now (no such job
     registered, or an unfinished job holds its ``unique_key``)."""
     from ..enqueuing import build_job  # needs the registry of a started app
-    from .firing import check_arguments
 
     try:
         definition = entry.definition()
@@ -178,6 +180,15 @@ def _waiting(alias: str, name: str) -> bool:
     """A fire of this schedule that has not started (pending or paused)."""
     statuses = [Status.PENDING, Status.PAUSED]
     return Job.objects.using(alias).filter(schedule=name, status__in=statuses).exists()
+
+
+def check_arguments(definition: JobDefinition, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+    try:
+        definition.signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        raise TypeError(
+            f"job {definition.name!r} cannot be scheduled with args={list(args)!r}, kwargs={kwargs!r}: {exc}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- pause and resume

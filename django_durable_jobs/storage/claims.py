@@ -14,7 +14,7 @@ from typing import Any
 from ..conf import jobs_settings
 from .sql import from_json, placeholders
 
-CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id, snoozes"
+CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id, snoozes, timeout"
 
 
 @dataclass(slots=True)
@@ -31,6 +31,7 @@ class ClaimedJob:
     max_retries: int
     fanout_id: int | None
     snoozes: int
+    timeout: float | None
     lease: str
 
 
@@ -75,7 +76,7 @@ class Claims:
                     WHERE {ready} AND concurrency_key IS NULL AND rate_key IS NULL
                     ORDER BY priority DESC, id LIMIT %s{self.claim_lock}"""
                 rows += self._take(cursor, worker_id, lease, select, [*ready_params, limit - len(rows)])
-        jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:10], lease) for row in rows]
+        jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:11], lease) for row in rows]
         jobs.sort(key=lambda j: (-j.priority, j.id))
         return jobs
 

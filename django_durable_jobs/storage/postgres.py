@@ -39,6 +39,7 @@ INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("rate_key", "text", lambda j: j.rate_key),
     ("rate_limit", "integer", lambda j: j.rate_limit),
     ("rate_period", "double precision", lambda j: j.rate_period),
+    ("timeout", "double precision", lambda j: j.timeout),
     ("fanout_id", "bigint", lambda j: j.fanout_id),
     ("fanout_index", "integer", lambda j: j.fanout_index),
     ("schedule", "text", lambda j: j.schedule),

@@ -129,6 +129,7 @@ class Claimer:
             kwargs=claimed.kwargs,
             fanout_id=claimed.fanout_id,
             snoozes=claimed.snoozes,
+            timeout=claimed.timeout,
         )
         execution = Execution(ctx, pool, self.worker_id)
         self._slots.add(execution)

@@ -32,7 +32,7 @@ from ..scheduling import firing
 from ..state import control as transitions
 from ..state import execution as run_state
 from ..state import fanouts, pauses, retention
-from .execution import Execution
+from .execution import TIMED_OUT, Execution
 from .health import Outage
 from .slots import Slots
 
@@ -105,7 +105,9 @@ class ControlLoop:
     def _abandon_overdue(self) -> None:
         grace = jobs_settings.INTERRUPT_GRACE_SECONDS
         for execution in self._slots.all():
-            if execution.overdue(grace):
+            if execution.past_timeout():
+                execution.interrupt(TIMED_OUT)
+            elif execution.overdue(grace):
                 self._abandon(execution)
 
     # ------------------------------------------------------------------ every tick

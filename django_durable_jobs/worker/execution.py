@@ -27,6 +27,8 @@ from typing import Any
 from ..context import JobContext
 from ..exceptions import JobInterrupted
 from ..models import Job
+from ..state.execution import Outcome
+from .outcomes import failure
 
 CLAIMED, RUNNING, FINISHED = "claimed", "running", "finished"
 
@@ -41,6 +43,10 @@ class Pool:
 
     def __str__(self) -> str:
         return f"{','.join(self.queues) if self.queues else '*'}:{self.concurrency}"
+
+
+#: The interruption reason of an execution that ran past its timeout.
+TIMED_OUT = "timeout"
 
 
 class Execution:
@@ -61,6 +67,8 @@ class Execution:
         #: The handler thread that runs the pipeline, and when interrupt() stopped it.
         self.runner: int | None = None
         self.stopped_at: float | None = None
+        #: When the handler started (monotonic): its timeout counts from here.
+        self.started_at: float | None = None
         self._task: asyncio.Task[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -89,6 +97,7 @@ class Execution:
                 return False
             self._state = RUNNING
             self.runner = threading.get_ident()
+            self.started_at = time.monotonic()
             return True
 
     def arm(
@@ -150,6 +159,23 @@ class Execution:
     def stopped(self) -> bool:
         """interrupt() stopped its running handler (its outcome, if any, is dropped)."""
         return self._stopped
+
+    def timed_out(self) -> bool:
+        """It was stopped because it ran past its timeout: its attempt fails (the job is still ours)."""
+        return self.ctx.interrupted == TIMED_OUT
+
+    def timeout_outcome(self) -> Outcome:
+        return failure(self.ctx, TimeoutError(f"exceeded {self.ctx.timeout:g} s"))
+
+    def past_timeout(self) -> bool:
+        """Running longer than the job's timeout (and not stopped already)."""
+        timeout, started = self.ctx.timeout, self.started_at
+        return (
+            timeout is not None
+            and started is not None
+            and self.running
+            and time.monotonic() - started > timeout
+        )
 
     def overdue(self, grace: float) -> bool:
         """Stopped more than ``grace`` seconds ago, and its handler has still not returned."""

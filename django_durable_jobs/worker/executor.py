@@ -109,7 +109,9 @@ class Executor:
             logger.exception("worker error while running job %s", execution.ctx.id)
         finally:
             stopped = execution.finish()
-            if stopped and outcome is not None:  # interrupt() stopped it: its job is not ours
+            if stopped and execution.timed_out():  # we stopped it: the attempt fails
+                outcome = execution.timeout_outcome()
+            elif stopped and outcome is not None:  # interrupt() stopped it: its job is not ours
                 self._discard(execution)
                 outcome = None
             self._deliver(execution, outcome)

@@ -272,7 +272,11 @@ class Worker:
     def _abandon(self, execution: Execution) -> None:
         """The handler ignored its interruption for too long (blocked in C): free its slot."""
         self._executor.abandon(execution)
-        self._slots.settle(execution)
+        if execution.timed_out():  # its job is still ours: the attempt fails
+            self._slots.delivered(execution)
+            self._writer.put(execution, execution.timeout_outcome())
+        else:
+            self._slots.settle(execution)
         self.stats["abandoned"] += 1
         abandoned = self._executor.abandoned
         logger.warning(
