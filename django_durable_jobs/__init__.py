@@ -70,6 +70,7 @@ _EXPORTS = {
     "resume_schedule": "scheduling.rows",
     "resume_worker": "state.control",
     "retry_job": "state.jobs",
+    "run_schedule_now": "scheduling.manual",
     "schedule": "scheduling.firing",
     "sub": "workflows",
     "weekly": "scheduling.specs",

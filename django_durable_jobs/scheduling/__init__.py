@@ -15,6 +15,8 @@ importing :mod:`.specs` stays light):
   :func:`~.firing.run_due`, which ``runjobs --scheduler`` calls.
 - :mod:`.rows`: the ``Schedule`` rows: synchronised from the code, fired
   under their policies, paused and resumed.
+- :mod:`.declared` (a schedule as the code declares it) and :mod:`.manual`
+  (``run_schedule_now``, the admin's "run now").
 
 The rules ``run_due`` follows:
 

@@ -100,7 +100,7 @@ def test_a_search_by_id_still_finds_the_job(admin_client: Client) -> None:
 
 # --------------------------------------------------------------------------- list query strings
 
-JOB_FILTERS = "fanout__id, id, name, queue, status, unique_key, worker_id"
+JOB_FILTERS = "fanout__id, id, name, queue, schedule, status, unique_key, worker_id"
 
 
 @pytest.mark.parametrize(

@@ -158,3 +158,19 @@ def test_bad_policies_are_refused_where_written() -> None:
         schedule(tick, every(minutes=5), catch_up_window=-5)
     with pytest.raises(TypeError, match="cannot be scheduled with args"):
         schedule(tick, every(minutes=5), args=[1, 2, 3])
+
+
+def test_the_command_line_pauses_resumes_and_runs_a_schedule(capsys) -> None:
+    from django.core.management import CommandError, call_command
+
+    schedule(tick, every(minutes=5), name="cli-tick", args=["now"])
+    sync_schedules()
+    call_command("durablejobs", "pause-schedule", "cli-tick", "--reason", "maintenance")
+    assert Schedule.objects.get(name="cli-tick").reason == "maintenance"
+    call_command("durablejobs", "run-schedule", "cli-tick")
+    assert "job" in capsys.readouterr().out
+    ran = Job.objects.get(name="test-policy-tick")
+    assert (ran.args, ran.schedule) == (["now"], None), "a manual run is not a fire"
+    call_command("durablejobs", "resume-schedule", "cli-tick")
+    with pytest.raises(CommandError, match="schedule 'cli-tick' is not paused"):
+        call_command("durablejobs", "resume-schedule", "cli-tick")

@@ -14,10 +14,12 @@ from django_durable_jobs import (
     pause_job,
     pause_job_type,
     pause_queue,
+    pause_schedule,
     pause_worker,
     resume_job,
     resume_job_type,
     resume_queue,
+    resume_schedule,
     resume_worker,
     retry_job,
 )
@@ -25,6 +27,7 @@ from django_durable_jobs.conf import jobs_settings
 from django_durable_jobs.exceptions import DurableJobsError, InvalidValue
 from django_durable_jobs.management.arguments import duration, refuse
 from django_durable_jobs.models import Job, JobTypeState, QueueState, Worker
+from django_durable_jobs.scheduling.manual import run_schedule_now
 from django_durable_jobs.state import retention
 from django_durable_jobs.statuses import PauseMode, Status
 from django_durable_jobs.validation import job_id, queue_name
@@ -49,13 +52,18 @@ class Command(BaseCommand):
             ("resume-queue", "queue"),
             ("pause-job-type", "name"),
             ("resume-job-type", "name"),
+            ("pause-schedule", "schedule"),
+            ("resume-schedule", "schedule"),
+            ("run-schedule", "schedule"),
             ("pause-worker", "worker"),
             ("resume-worker", "worker"),
         ]:
             p = sub.add_parser(name, help=f"{name.replace('-', ' ')}")
             p.add_argument(target)
             p.add_argument("--by", default=getpass.getuser(), help="Who does it (default: you).")
-            if name.startswith("pause-"):
+            if name == "pause-schedule":  # a schedule has nothing running to take back: no --mode
+                p.add_argument("--reason", default="")
+            elif name.startswith("pause-"):
                 pausing(p)
             if name in ("pause-queue", "pause-job-type"):
                 p.add_argument("--until", help="Auto-resume after e.g. 30m.")
@@ -98,6 +106,15 @@ class Command(BaseCommand):
             elif action == "resume-job-type":
                 resume_job_type(options["name"], by=by)
                 self.ok(f"job type {options['name']!r} resumed")
+            elif action == "pause-schedule":
+                pause_schedule(options["schedule"], by=by, reason=options["reason"])
+                self.ok(f"schedule {options['schedule']!r} paused")
+            elif action == "resume-schedule":
+                resume_schedule(options["schedule"], by=by)
+                self.ok(f"schedule {options['schedule']!r} resumed")
+            elif action == "run-schedule":
+                job = run_schedule_now(options["schedule"], by=by)
+                self.ok(f"schedule {options['schedule']!r}: job {job.pk} enqueued")
             elif action == "pause-worker":
                 pause_worker(options["worker"], options["mode"], by=by, reason=options["reason"])
                 self.ok(f"worker {options['worker']!r} paused ({options['mode']})")
