@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config._durable_jobs_no_pg = True  # type: ignore[attr-defined]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "browser" in item.keywords:  # one pytest-xdist worker, so one Chromium, runs them all
+            item.add_marker(pytest.mark.xdist_group("browser"))
     if getattr(config, "_durable_jobs_no_pg", False):
         skip = pytest.mark.skip(reason="no PostgreSQL server reachable: PostgreSQL half not run")
         for item in items:
@@ -60,6 +65,88 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "postgres_only" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings_xdist_suffix(request: pytest.FixtureRequest) -> None:
+    """Each pytest-xdist worker (gw0, gw1...) gets its own test databases.
+
+    The settings name test databases after the process already, but
+    DJJ_TEST_DB_NAME (tox sets it) names one for every process. pytest-django
+    would append ``_gw0``; here a SQLite file keeps its extension
+    (``test-gw0.sqlite3``), so .gitignore still covers a file a killed run leaves.
+    """
+    from django.conf import settings
+
+    worker = getattr(request.config, "workerinput", {}).get("workerid")
+    if not worker:
+        return
+    for db in settings.DATABASES.values():
+        test = db.setdefault("TEST", {})
+        if test.get("MIRROR"):
+            continue
+        if db["ENGINE"] == "django.db.backends.sqlite3":
+            name = test.get("NAME")
+            if not name or name == ":memory:" or name.startswith("file:"):
+                continue  # in memory: private to the process anyway
+            path = Path(name)
+            test["NAME"] = str(path.with_name(f"{path.stem}-{worker}{path.suffix}"))
+        else:
+            test["NAME"] = f"{test.get('NAME') or 'test_' + db['NAME']}_{worker}"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """The test databases; on PostgreSQL, no session is left on them when they are dropped.
+
+    Otherwise DROP DATABASE fails ("is being accessed by other users") and the
+    database stays behind. A process a test just killed may hold a session for
+    a moment; a connection a test leaked holds one for good: it is terminated
+    after a few seconds, with a warning that names it.
+    """
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connection = connections[alias]
+            if connection.vendor == "postgresql" and not connection.settings_dict["TEST"].get("MIRROR"):
+                left = _end_other_sessions(connection)
+                if left:
+                    warnings.warn(f"sessions left on the test database, terminated: {left}", stacklevel=1)
+
+
+@pytest.fixture(autouse=True)
+def _close_connections_of_asgiref_thread() -> Iterator[None]:
+    """An ORM call made through ``sync_to_async`` outside ``async_to_sync`` (say
+    ``asyncio.run(job.aenqueue())``) runs in asgiref's one shared thread: its
+    connection would outlive the test, and keep the test database from being dropped."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    executor = SyncToAsync.single_thread_executor
+    if executor._threads:  # the thread exists once something ran there
+        executor.submit(connections.close_all).result(timeout=30)
+
+
+def _end_other_sessions(connection: Any, grace: float = 5.0) -> list[tuple]:
+    """Wait up to ``grace`` seconds for the other sessions on this database to end, then end them."""
+    others = (
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND backend_type = 'client backend'"
+    )
+    deadline = time.monotonic() + grace
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(f"SELECT application_name, state, left(query, 200) {others}")
+            left = cursor.fetchall()
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        if left:
+            cursor.execute(f"SELECT pg_terminate_backend(pid) {others}")
+    return left
 
 
 @pytest.fixture

@@ -257,19 +257,22 @@ def test_a_worker_started_before_its_database_waits_for_it(worker_env, tmp_path:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    waiting = re.compile(r"waiting for (the )?database", re.IGNORECASE)
     try:
-        time.sleep(3)
+        # Until it says it waits, or gives up; a busy machine may take seconds to start Django.
+        wait_for(lambda: proc.poll() is not None or waiting.search(log.read_text()), timeout=60)
         if proc.poll() is not None:
             lines = log.read_text().strip().splitlines() or [""]
             last = next((line for line in reversed(lines) if "Error" in line), lines[-1])
             raise AssertionError(f"runjobs exited ({proc.returncode}) while the database was down: {last}")
-        assert re.search(r"waiting for (the )?database", log.read_text(), re.IGNORECASE), log.read_text()
+        time.sleep(2)  # and goes on waiting
+        assert proc.poll() is None, log.read_text()
         assert not WorkerRow.objects.exists()
 
         forwarder.start()  # the database is up
-        wait_for(WorkerRow.objects.exists, timeout=15)
+        wait_for(WorkerRow.objects.exists, timeout=30)
         job = demo.add.enqueue(2, 3)
-        wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.COMPLETED, timeout=15)
+        wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.COMPLETED, timeout=30)
         assert Job.objects.get(pk=job.pk).result == 5
     finally:
         proc.kill()
