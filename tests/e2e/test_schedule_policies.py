@@ -36,7 +36,14 @@ def test_catch_up_policies_across_a_downtime_and_while_paused_policies(run_worke
         return [t for t in fired(name) if t > down]
 
     second = run_worker("--scheduler", "--queue", "other", env=ENV)
-    wait_for(lambda: len(after_downtime("catch-up-latest")) >= 2, timeout=60)  # caught up, then on time
+    wait_for(  # caught up, then on time
+        lambda: (
+            len(after_downtime("catch-up-latest")) >= 2
+            and after_downtime("catch-up-skip")
+            and len(after_downtime("catch-up-all")) >= 5
+        ),
+        timeout=60,
+    )
     second.terminate()
 
     gap = [t for t in after_downtime("catch-up-all")]
