@@ -113,7 +113,7 @@ class InputGuard(admin.ModelAdmin):
 
     # -- bulk actions
 
-    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    def response_action(self, request: HttpRequest, queryset: QuerySet, **kwargs: Any) -> HttpResponse | None:
         """Refuse a selection naming a row no row can be (``'abc'``, a 30-digit id, a NUL)."""
         try:
             for object_id in request.POST.getlist(ACTION_CHECKBOX_NAME):
@@ -121,7 +121,7 @@ class InputGuard(admin.ModelAdmin):
         except InvalidValue as exc:
             self.message_user(request, f"No action taken: {exc}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-        return super().response_action(request, queryset)
+        return super().response_action(request, queryset, **kwargs)  # Django 6 adds action_location
 
     # -- lists
 

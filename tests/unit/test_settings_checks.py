@@ -122,6 +122,7 @@ def test_every_bad_setting_is_reported_by_the_system_checks(settings, value, che
         _ = jobs_settings.CONCURRENCY
 
 
+@pytest.mark.django_db  # Django 6's check command also runs the database checks
 def test_the_check_reports_every_problem_at_once(settings) -> None:
     settings.DURABLE_JOBS = {"CONCURRENCY": 0, "POLL_SECONDS": math.nan, "DATABASE": 3}
     assert sorted(e.id for e in check_settings()) == [
