@@ -194,9 +194,9 @@ def tick() -> None:
 
 
 if os.environ.get("DJJ_DEMO_TICK") in ("1", "2"):
-    schedule(tick, every(seconds=1))
+    schedule(tick, every(seconds=1), catch_up="all")  # a slow tick on a busy machine skips none
 if os.environ.get("DJJ_DEMO_TICK") == "2":  # a second schedule of the same job
-    schedule(tick, every(seconds=2), name="demo.tick-every-2s")
+    schedule(tick, every(seconds=2), name="demo.tick-every-2s", catch_up="all")
 
 
 @job("demo.spin_report")
