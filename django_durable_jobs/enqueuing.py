@@ -62,7 +62,7 @@ def resolve_run_after(run_after: datetime | timedelta | None, now: datetime | No
 
 
 def resolve_options(definition: Any) -> dict[str, Any]:
-    """The queue, priority, retries, unique key and timeout an enqueue of ``definition`` uses, validated."""
+    """The queue, priority, retries, unique key, timeout and queue rate an enqueue uses, validated."""
     options = definition.options
     timeout = next(
         (t for t in (options.timeout, definition.timeout, jobs_settings.DEFAULT_TIMEOUT) if t is not None),
@@ -70,7 +70,7 @@ def resolve_options(definition: Any) -> dict[str, Any]:
     )
     retries = options.retries if options.retries is not None else definition.retries
     priority = options.priority if options.priority is not None else definition.priority
-    return dict(
+    resolved = dict(
         timeout=None if timeout is None else validation.seconds("timeout", timeout),
         queue=validation.queue_name(options.queue or definition.queue or jobs_settings.DEFAULT_QUEUE),
         priority=validation.integer("priority", priority),
@@ -81,6 +81,11 @@ def resolve_options(definition: Any) -> dict[str, Any]:
             "unique_key", options.unique_key, max_length=validation.UNIQUE_KEY_LENGTH
         ),
     )
+    queue_rate = jobs_settings.QUEUES.get(resolved["queue"], {}).get("rate_limit")
+    if definition.rate_limit is None and queue_rate:  # the job's own rate replaces its queue's
+        count, period = RateLimit(queue_rate).parsed()
+        resolved.update(rate_key=f"queue:{resolved['queue']}", rate_limit=count, rate_period=period)
+    return resolved
 
 
 def build_job(
@@ -118,9 +123,6 @@ def build_job(
     if rate is not None:
         fields["rate_key"] = rate.key_for(definition.name, definition.signature, args, kwargs)
         fields["rate_limit"], fields["rate_period"] = rate.parsed()
-    elif queue_rate := jobs_settings.QUEUES.get(fields["queue"], {}).get("rate_limit"):
-        fields["rate_key"] = f"queue:{fields['queue']}"
-        fields["rate_limit"], fields["rate_period"] = RateLimit(queue_rate).parsed()
     fields.update(extra)
     fields.setdefault("delayed", fields["run_after"] > now)
     return new_job(fields)
