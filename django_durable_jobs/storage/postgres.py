@@ -45,7 +45,9 @@ INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("schedule", "text", lambda j: j.schedule),
     ("scheduled_for", "timestamptz", lambda j: j.scheduled_for),
     ("created_at", "timestamptz", lambda j: j.created_at),
+    ("trace_context", "text", lambda j: None if j.trace_context is None else json.dumps(j.trace_context)),
 ]
+JSONB_COLUMNS = ("args", "kwargs", "trace_context")
 
 
 class PostgresEngine(Engine):
@@ -124,7 +126,7 @@ class PostgresEngine(Engine):
         for column, pg_type, value in INSERT_COLUMNS:
             values = [value(job) for job in jobs]
             columns.append(column)
-            cast = "::jsonb" if column in ("args", "kwargs") else ""
+            cast = "::jsonb" if column in JSONB_COLUMNS else ""
             if len(jobs) == 1 or all(v == values[0] for v in values):
                 selected.append(f"%s::{pg_type}{cast}")
                 scalars.append(values[0])
@@ -140,8 +142,8 @@ class PostgresEngine(Engine):
             array_params.append(len(jobs))
         sql = (
             f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, updated_at, status, attempt, "
-            f"reclaims, snoozes, last_error, paused_by, pause_reason, pause_mode) SELECT "
-            f"{', '.join(selected)}, %s::timestamptz, 'pending', 0, 0, 0, '', '', '', ''{source}"
+            f"reclaims, snoozes, last_error, paused_by, pause_reason, pause_mode, progress_message) SELECT "
+            f"{', '.join(selected)}, %s::timestamptz, 'pending', 0, 0, 0, '', '', '', '', ''{source}"
         )
         # Parameters in the order their placeholders appear: SELECT list, then unnest().
         return sql, [*scalars, jobs[0].updated_at, *array_params]
