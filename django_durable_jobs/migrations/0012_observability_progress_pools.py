@@ -4,86 +4,93 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('durable_jobs', '0011_timeouts'),
+        ("durable_jobs", "0011_timeouts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='progress_at',
+            model_name="job",
+            name="progress_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='progress_done',
+            model_name="job",
+            name="progress_done",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='progress_message',
-            field=models.TextField(blank=True, default='', editable=False),
+            model_name="job",
+            name="progress_message",
+            field=models.TextField(blank=True, default="", editable=False),
         ),
         migrations.AddField(
-            model_name='job',
-            name='progress_total',
+            model_name="job",
+            name="progress_total",
             field=models.BigIntegerField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='job',
-            name='trace_context',
+            model_name="job",
+            name="trace_context",
             field=models.JSONField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='worker',
-            name='children',
-            field=models.JSONField(blank=True, default=list, help_text='Process pool: one entry per child (pid, job, jobs run).'),
+            model_name="worker",
+            name="children",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Process pool: one entry per child (pid, job, jobs run)."
+            ),
         ),
         migrations.AddField(
-            model_name='worker',
-            name='pool',
-            field=models.CharField(default='thread', help_text='Where handlers run: thread or process.', max_length=16),
+            model_name="worker",
+            name="pool",
+            field=models.CharField(
+                default="thread", help_text="Where handlers run: thread or process.", max_length=16
+            ),
         ),
         migrations.CreateModel(
-            name='JobStat',
+            name="JobStat",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('minute', models.DateTimeField()),
-                ('queue', models.CharField(max_length=100)),
-                ('name', models.CharField(max_length=200)),
-                ('completed', models.PositiveIntegerField(default=0)),
-                ('failed', models.PositiveIntegerField(default=0)),
-                ('retried', models.PositiveIntegerField(default=0)),
-                ('cancelled', models.PositiveIntegerField(default=0)),
-                ('paused', models.PositiveIntegerField(default=0)),
-                ('snoozed', models.PositiveIntegerField(default=0)),
-                ('run_count', models.PositiveIntegerField(default=0)),
-                ('run_seconds_sum', models.FloatField(default=0.0)),
-                ('run_seconds_max', models.FloatField(default=0.0)),
-                ('wait_count', models.PositiveIntegerField(default=0)),
-                ('wait_seconds_sum', models.FloatField(default=0.0)),
-                ('wait_buckets', models.JSONField(default=list)),
-                ('run_buckets', models.JSONField(default=list)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("minute", models.DateTimeField()),
+                ("queue", models.CharField(max_length=100)),
+                ("name", models.CharField(max_length=200)),
+                ("completed", models.PositiveIntegerField(default=0)),
+                ("failed", models.PositiveIntegerField(default=0)),
+                ("retried", models.PositiveIntegerField(default=0)),
+                ("cancelled", models.PositiveIntegerField(default=0)),
+                ("paused", models.PositiveIntegerField(default=0)),
+                ("snoozed", models.PositiveIntegerField(default=0)),
+                ("run_count", models.PositiveIntegerField(default=0)),
+                ("run_seconds_sum", models.FloatField(default=0.0)),
+                ("run_seconds_max", models.FloatField(default=0.0)),
+                ("wait_count", models.PositiveIntegerField(default=0)),
+                ("wait_seconds_sum", models.FloatField(default=0.0)),
+                ("wait_buckets", models.JSONField(default=list)),
+                ("run_buckets", models.JSONField(default=list)),
             ],
             options={
-                'indexes': [models.Index(fields=['minute'], name='durable_jobs_stat_minute')],
-                'constraints': [models.UniqueConstraint(fields=('minute', 'queue', 'name'), name='durable_jobs_stat_once')],
+                "indexes": [models.Index(fields=["minute"], name="durable_jobs_stat_minute")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("minute", "queue", "name"), name="durable_jobs_stat_once")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='QueueSample',
+            name="QueueSample",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('minute', models.DateTimeField()),
-                ('queue', models.CharField(max_length=100)),
-                ('pending', models.PositiveIntegerField(default=0)),
-                ('running', models.PositiveIntegerField(default=0)),
-                ('waiting', models.PositiveIntegerField(default=0)),
-                ('paused', models.PositiveIntegerField(default=0)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("minute", models.DateTimeField()),
+                ("queue", models.CharField(max_length=100)),
+                ("pending", models.PositiveIntegerField(default=0)),
+                ("running", models.PositiveIntegerField(default=0)),
+                ("waiting", models.PositiveIntegerField(default=0)),
+                ("paused", models.PositiveIntegerField(default=0)),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('minute', 'queue'), name='durable_jobs_sample_once')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("minute", "queue"), name="durable_jobs_sample_once")
+                ],
             },
         ),
     ]

@@ -59,7 +59,9 @@ class Worker(models.Model):
     pid = models.IntegerField()
     queues = models.JSONField(default=list, help_text="Queue names; empty means every queue.")
     concurrency = models.PositiveIntegerField(default=1)
-    pool = models.CharField(max_length=16, default="thread", help_text="Where handlers run: thread or process.")
+    pool = models.CharField(
+        max_length=16, default="thread", help_text="Where handlers run: thread or process."
+    )
     children = models.JSONField(
         default=list, blank=True, help_text="Process pool: one entry per child (pid, job, jobs run)."
     )
