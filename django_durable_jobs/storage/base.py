@@ -254,6 +254,15 @@ class Engine(Claims):
             job_id, lease, f"{PAUSE_IF_REQUESTED}, {UNCOUNT}, {FREE}, updated_at = %s", ["waiting", now, now]
         )
 
+    def save_progress(self, job_id: int, lease: str, done: int, total: int | None, message: str) -> bool:
+        """Record what a running handler reports, if its execution still owns the job.
+
+        ``progress_at`` is on the clock ``started_at`` is on, so the two give a rate.
+        """
+        now, now_params = self.now()
+        assignments = f"progress_done = %s, progress_total = %s, progress_message = %s, progress_at = {now}"
+        return self.fenced_update(job_id, lease, assignments, [done, total, message, *now_params]) is not None
+
     # ------------------------------------------------------------ workflows
 
     def load_history(self, job_id: int) -> tuple[dict[int, tuple[str, Any]], set[int]]:

@@ -109,6 +109,8 @@ class Executor:
             logger.exception("worker error while running job %s", execution.ctx.id)
         finally:
             stopped = execution.finish()
+            if not stopped:  # before the outcome: a finished job's lease no longer matches
+                execution.ctx.flush_progress()
             if stopped and execution.timed_out():  # we stopped it: the attempt fails
                 outcome = execution.timeout_outcome()
             elif stopped and outcome is not None:  # interrupt() stopped it: its job is not ours

@@ -452,3 +452,13 @@ def snoozy(times: int, seconds: float = 0.05) -> int:
     if ctx.snoozes < times:
         raise Snooze(seconds)
     return ctx.snoozes
+
+
+@job("demo.progress")
+def progress(items: int, seconds: float) -> int:
+    """Works through ``items`` in ``seconds``, reporting each one (a write a second gets through)."""
+    ctx = current_job()
+    for done in range(1, items + 1):
+        _nap(seconds / items)
+        ctx.set_progress(done, items, f"item {done} of {items}")
+    return items
