@@ -28,7 +28,7 @@ from ..conf import jobs_settings
 from ..models import Job, Status
 from ..registry import any_limits
 from ..storage import engine
-from . import fanouts
+from . import fanouts, stats
 from .common import lock
 
 ClaimedJob = storage.ClaimedJob
@@ -96,7 +96,7 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
     status: dict[int, str | None] = {}  # by id(outcome)
     with transaction.atomic(using=using):
         lock(using, fanouts=[o.fanout_id for o in batch if o.fanout_id is not None])
-        engine(using).lock_jobs([o.job_id for o in batch])
+        timed = stats.lock_jobs(using, [o.job_id for o in batch])
         completes = [o for o in batch if o.kind == "complete"]
         owned = engine(using).complete_many([(o.job_id, o.lease, o.result) for o in completes])
         for outcome in completes:
@@ -126,6 +126,7 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
             fanouts.children_finished(
                 using, fanout_id, succeeded=counts[Status.COMPLETED], failed=counts[Status.FAILED]
             )
+        stats.record_outcomes(using, timed, [(o.kind, o.job_id, status[id(o)]) for o in batch])
     return [status.get(id(o)) for o in outcomes]
 
 

@@ -163,6 +163,7 @@ def cancel_unfinished_children(using: str, fanout_ids: list[int], now: datetime)
     nested = FanOut.objects.using(using).filter(pk__in=tree - set(fanout_ids), state=FanOut.State.RUNNING)
     nested.update(state=FanOut.State.FAILED, resolved_at=now)
     interrupt_running(using, running)
+    stats.cancelled(using, ids)
     if signals.job_cancelled.receivers:
         for job in Job.objects.using(using).filter(id__in=ids):
             signals.send_on_commit(signals.job_cancelled, using, job=job, by="fan-out")

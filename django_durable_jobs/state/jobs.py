@@ -18,7 +18,7 @@ from .. import signals, storage, validation
 from ..exceptions import CannotPauseStatus, DurableJobsError, JobAlreadyPaused, JobNotFound, JobNotPaused
 from ..models import TERMINAL, FanOut, Job, PauseMode, Status
 from ..storage import engine
-from . import fanouts
+from . import fanouts, stats
 from .common import check_actor, interrupt_running, lock_job, parse_mode, take_from_execution
 
 # --------------------------------------------------------------------------- jobs
@@ -121,6 +121,7 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
         job.last_error = job.last_error or f"cancelled{' by ' + by if by else ''}"
         job.save(using=using)
         fanouts.on_cancelled(using, job)
+        stats.cancelled(using, [job.pk])
         signals.send_on_commit(signals.job_cancelled, using, job=job, by=by)
     return job
 
