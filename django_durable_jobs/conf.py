@@ -101,6 +101,10 @@ class JobsSettings:
     MAX_RESULT_BYTES: int = 1024 * 1024
     #: A longer error text (message and traceback) is stored cut in the middle.
     MAX_ERROR_CHARS: int = 64 * 1024
+    #: Per-minute statistics (``JobStat``) written with each outcome batch, and queue depth samples.
+    STATS: bool = True
+    #: How long statistics are kept: a timedelta or seconds (None: forever).
+    STATS_RETENTION: timedelta | float | None = timedelta(days=14)
 
 
 #: Seconds settings are capped at a year: longer would overflow a datetime somewhere.
@@ -222,6 +226,13 @@ def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
         return None
     if key == "QUEUES":
         return _queues_problem(value)
+    if key == "STATS":
+        bad = not isinstance(value, bool)
+        return Problem("durable_jobs.E003", f"{name} must be True or False, not {value!r}.") if bad else None
+    if key == "STATS_RETENTION":
+        message = period_problem(value, name, "statistics")
+        hint = "A timedelta, a number of seconds, or None to keep statistics forever."
+        return Problem("durable_jobs.E014", message, hint) if message else None
     if key == "RETENTION":
         message = retention_problem(value, name)
         return Problem("durable_jobs.E013", message, _RETENTION_HINT) if message else None
@@ -292,18 +303,23 @@ def retention_problem(value: Any, name: str) -> str:
         known = ", ".join(repr(str(s)) for s in TERMINAL)
         return f"{name} names unknown status(es) {', '.join(unknown)}: only {known} are pruned."
     for status, period in value.items():
-        where = f"{name}[{status!r}]"
-        if period is None:
-            continue
+        if message := period_problem(period, f"{name}[{status!r}]"):
+            return message
+    return ""
+
+
+def period_problem(period: Any, where: str, what: str = "jobs") -> str:
+    """What is wrong with a period to keep ``what`` (``""``: nothing; None is forever)."""
+    if period is not None:
         if isinstance(period, bool) or not isinstance(period, timedelta | int | float):
             return f"{where} must be a timedelta, a number of seconds or None, not {period!r}."
         if not isinstance(period, timedelta) and not math.isfinite(period):
             return f"{where} must be a finite number of seconds, not {period!r}."
         seconds = period.total_seconds() if isinstance(period, timedelta) else period
         if seconds < 0:
-            return f"{where} is negative ({period!r}): a period to keep jobs must be 0 or more."
+            return f"{where} is negative ({period!r}): a period to keep {what} must be 0 or more."
         if seconds > _MAX_RETENTION:
-            return f"{where} ({period!r}) is longer than 1,000 years: use None to keep jobs forever."
+            return f"{where} ({period!r}) is longer than 1,000 years: use None to keep {what} forever."
     return ""
 
 

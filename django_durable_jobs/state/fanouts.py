@@ -19,6 +19,7 @@ from .. import signals
 from ..models import TERMINAL, FanOut, Job, Status
 from ..storage import engine
 from ..strategies import from_json
+from . import stats
 from .common import interrupt_running, lock, lock_matching
 
 UNFINISHED_CHILD = (Status.PENDING, Status.RUNNING, Status.WAITING, Status.PAUSED)

@@ -27,6 +27,7 @@ from ..statuses import TERMINAL
 from ..storage import Engine, engine
 from ..storage import retention as sql
 from ..storage.retention import Rule
+from . import stats
 
 __all__ = ["BATCH", "Pruned", "Rule", "parse_statuses", "prune", "prune_expired", "retention", "rules"]
 
@@ -131,7 +132,13 @@ def count(using: str | None = None, **options: object) -> int:
 
 
 def prune_expired(using: str | None = None, *, budget: float | None = None, start: int = 0) -> Pruned:
-    """A worker's prune: skipped (``busy``) while another pruner holds the lock."""
+    """A worker's prune: skipped (``busy``) while another pruner holds the lock.
+
+    A new round (``start`` 0, once per ``PRUNE_SECONDS``) first deletes the
+    statistics older than ``STATS_RETENTION``.
+    """
+    if start == 0:
+        stats.prune_stats(using or jobs_settings.DATABASE)
     return prune(using, wait=False, budget=budget, start=start)
 
 

@@ -177,6 +177,25 @@ class PostgresEngine(Engine):
             f"LEFT JOIN jsonb_array_elements_text(s.{column}) WITH ORDINALITY AS o(v, i) ON o.i = n.i)"
         )
 
+    def timed_jobs_sql(self, job_ids: list[int]) -> tuple[str, list[Any]]:
+        job = self.tables["job"]
+        return (
+            "SELECT id, name, queue, "
+            "EXTRACT(EPOCH FROM started_at - GREATEST(created_at, run_after))::float8, "
+            "EXTRACT(EPOCH FROM now() - started_at)::float8, date_trunc('minute', now()) "
+            f"FROM {job} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+            [job_ids],
+        )
+
+    json_param = "%s::jsonb"
+
+    def merge_buckets(self, column: str) -> str:
+        return (
+            "(SELECT COALESCE(jsonb_agg(COALESCE(o.v::bigint, 0) + n.v::bigint ORDER BY n.i), '[]'::jsonb) "
+            f"FROM jsonb_array_elements_text(excluded.{column}) WITH ORDINALITY AS n(v, i) "
+            f"LEFT JOIN jsonb_array_elements_text(s.{column}) WITH ORDINALITY AS o(v, i) ON o.i = n.i)"
+        )
+
     def lock_jobs(self, job_ids: list[int]) -> None:
         if job_ids:
             with self.cursor() as cursor:

@@ -5,9 +5,10 @@ that its executions still own their jobs and releases claimed-ahead jobs of
 paused queues. On its own timers it renews leases and the registry row
 (``HEARTBEAT_SECONDS``); reclaims dead workers' jobs, wakes stranded
 parents, resumes queues whose pause expired and fails timed-out fan-outs
-(``RECLAIM_SECONDS``); prunes expired finished jobs (``PRUNE_SECONDS``, a
-short slice at a time, the next slice at once while a backlog lasts); and,
-with ``--scheduler``, fires due schedules.
+(``RECLAIM_SECONDS``), and records the queue depth samples once a
+minute; prunes expired finished jobs (``PRUNE_SECONDS``, a short slice
+at a time, the next slice at once while a backlog lasts); and, with
+``--scheduler``, fires due schedules.
 
 The same tick runs at once when the listener (PostgreSQL) passes on a
 control wake-up (:meth:`ControlLoop.poke`); polling is the fallback. Each
@@ -31,7 +32,7 @@ from ..models import PauseMode
 from ..scheduling import firing
 from ..state import control as transitions
 from ..state import execution as run_state
-from ..state import fanouts, pauses, retention
+from ..state import fanouts, pauses, retention, stats
 from .execution import TIMED_OUT, Execution
 from .health import Outage
 from .slots import Slots
@@ -69,6 +70,7 @@ class ControlLoop:
         self._poke = threading.Event()
         self._next_prune = 0.0
         self._prune_from = 0  # the job id a pruning slice cut short goes on from
+        self._sampled_minute = 0  # the last minute (since the epoch) this process sampled queues in
 
     def run(self) -> None:
         next_heartbeat = next_housekeeping = next_schedule = 0.0
@@ -148,6 +150,14 @@ class ControlLoop:
             self._wake.set()
         if fanouts.expire_timed_out(self.using):
             self._wake.set()
+        self._sample_queues()
+
+    def _sample_queues(self) -> None:
+        """Once a minute, queue depth samples: the first worker of the fleet to get here records them."""
+        minute = int(time.time() // 60)
+        if minute != self._sampled_minute:
+            self._sampled_minute = minute  # also after an error: the next try is next minute
+            stats.sample_queues(self.using)
 
     def _prune(self, now: float) -> None:
         """Delete a slice of the expired finished jobs, unless another worker is at it.

@@ -1,0 +1,86 @@
+"""Per-minute statistics, written in the transactions that make the outcomes (internal).
+
+Internal module of the state machine. :func:`lock_jobs` replaces the outcome
+batch's row locks with a statement that also reads each execution's wait and
+run time; :func:`record_outcomes` aggregates the batch in Python (one
+:class:`~django_durable_jobs.stats.Rollup` per minute, queue and job name)
+and upserts it as the transaction's last statement, so the rollup rows, which
+every worker of the fleet writes, are locked for as short a time as possible.
+With ``STATS = False`` nothing here reads or writes anything extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.utils import timezone
+
+from ..conf import jobs_settings, retention_period
+from ..stats import Tally, minute_of, outcome_of
+from ..storage import engine
+from ..storage.stats import Timings
+
+Timed = tuple[datetime, Timings]
+
+
+def lock_jobs(using: str, job_ids: list[int]) -> Timed | None:
+    """Inside a transaction: lock these job rows in id order; with ``STATS`` on, read their timings too."""
+    if not jobs_settings.STATS:
+        engine(using).lock_jobs(job_ids)
+        return None
+    return engine(using).lock_jobs_timed(job_ids)
+
+
+def record_outcomes(using: str, timed: Timed | None, outcomes: Iterable[tuple[str, int, str | None]]) -> None:
+    """Add a batch's (outcome kind, job id, new status) to its minute's rollups.
+
+    ``timed`` is what :func:`lock_jobs` returned (None: ``STATS`` is off).
+    """
+    if timed is None:
+        return
+    minute, timings = timed
+    tally = Tally()
+    for kind, job_id, status in outcomes:
+        counter = outcome_of(kind, status)
+        timing = timings.get(job_id)
+        if counter is None or timing is None:
+            continue
+        name, queue, wait, run = timing
+        row = tally.row(minute, queue, name)
+        row.count(counter)
+        row.observe(wait, run)
+    if tally:
+        engine(using).upsert_stats(tally.rows())
+
+
+def cancelled(using: str, job_ids: list[int]) -> None:
+    """Inside the cancelling transaction: count these jobs as cancelled this minute."""
+    if jobs_settings.STATS and job_ids:
+        engine(using).count_cancelled(minute_of(timezone.now()), job_ids)
+
+
+def sample_queues(using: str, now: datetime | None = None) -> bool:
+    """Record this minute's queue depth samples unless a worker did already; True if this one did.
+
+    The check first, so the fleet counts once a minute; two workers that
+    both pass it insert the same minute, and the second insert is a no-op.
+    """
+    if not jobs_settings.STATS:
+        return False
+    minute = minute_of(now or timezone.now())
+    store = engine(using)
+    if store.sampled(minute):
+        return False
+    with store.atomic():
+        return store.insert_samples(minute, store.unfinished_counts()) > 0
+
+
+def prune_stats(using: str, now: datetime | None = None) -> tuple[int, int]:
+    """Delete rollups and queue samples older than ``STATS_RETENTION``; returns how many of each."""
+    period = retention_period(jobs_settings.STATS_RETENTION)
+    if period is None:
+        return 0, 0
+    store = engine(using)
+    with store.atomic():
+        return store.delete_stats_before(minute_of((now or timezone.now()) - period))

@@ -1,0 +1,180 @@
+"""The SQL of the per-minute statistics: execution times, rollup upserts, queue samples.
+
+Internal module: :class:`Stats` is a base of :class:`~.base.Engine`; the
+dialects fill in what they say differently (:meth:`Stats.timed_jobs_sql`,
+:meth:`Stats.merge_buckets`, :attr:`Stats.json_param`).
+
+**Adding bucket lists.** The upsert adds a rollup's bucket counts to the
+stored row's element-wise *in the statement* (``ON CONFLICT ... DO UPDATE``
+with a subquery over both JSON arrays), rather than reading the row under a
+lock, adding in Python and writing it back: one round trip instead of three,
+and no window between the read and the write. The conflicting row is locked
+by the upsert itself until the transaction ends, so two writers adding to
+the same minute are serialised and neither count is lost; rows are upserted
+in (minute, queue, name) order, so writers never wait on each other in a
+circle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from django.utils import timezone
+
+from ..models import JobStat, QueueSample
+from ..stats import SAMPLED, Rollup, minute_of
+
+#: Columns added on conflict (the rest: the maximum, and the bucket lists).
+SUMMED = (
+    "completed", "failed", "retried", "cancelled", "paused", "snoozed",
+    "run_count", "run_seconds_sum", "wait_count", "wait_seconds_sum",
+)  # fmt: skip
+COLUMNS = ("minute", "queue", "name", *SUMMED, "run_seconds_max", "wait_buckets", "run_buckets")
+#: Per-execution timings: job id -> (name, queue, wait seconds, run seconds so far).
+Timings = dict[int, tuple[str, str, float | None, float | None]]
+
+
+class Stats:
+    """Statistics for :class:`~.base.Engine` (which defines the members used here)."""
+
+    tables: dict[str, str]
+    cursor: Any
+    adapt: Any
+    #: How a JSON parameter is written in a statement (a cast where one is needed).
+    json_param = "%s"
+    #: The larger of two values (``GREATEST`` in PostgreSQL, ``MAX`` in SQLite).
+    greatest = "GREATEST"
+
+    @cached_property
+    def stat_tables(self) -> dict[str, str]:
+        return {"stat": JobStat._meta.db_table, "sample": QueueSample._meta.db_table}
+
+    # ------------------------------------------------------------ outcomes
+
+    def timed_jobs_sql(self, job_ids: list[int]) -> tuple[str, list[Any]]:
+        """``SELECT id, name, queue, wait, run, minute FROM job WHERE id IN job_ids``, locking the rows.
+
+        ``minute`` is the minute of "now" on the database clock, or NULL
+        where the database has no clock of its own (this process's is used).
+        """
+        raise NotImplementedError
+
+    def lock_jobs_timed(self, job_ids: list[int]) -> tuple[datetime, Timings]:
+        """Inside a transaction: lock these job rows in id order (as ``lock_jobs``) and read their timings.
+
+        Returns the minute the batch is counted in and, per job, its name,
+        queue, wait (``started_at - max(created_at, run_after)``) and run
+        time (now - ``started_at``), in seconds. Read before the outcomes
+        change ``run_after``.
+        """
+        rows: list[tuple] = []
+        if job_ids:
+            with self.cursor() as cursor:
+                cursor.execute(*self.timed_jobs_sql(sorted(job_ids)))
+                rows = cursor.fetchall()
+        minute = rows[0][5] if rows and rows[0][5] is not None else minute_of(timezone.now())
+        return minute, {row[0]: (row[1], row[2], _seconds(row[3]), _seconds(row[4])) for row in rows}
+
+    def merge_buckets(self, column: str) -> str:
+        """SQL for the stored row's ``column`` plus the new row's, element-wise (alias ``s``)."""
+        raise NotImplementedError
+
+    def upsert_stats(self, rows: Sequence[Rollup]) -> None:
+        """Add these rollups to their (minute, queue, name) rows, creating the rows missing.
+
+        One statement; ``rows`` must hold each (minute, queue, name) once, in order.
+        """
+        if not rows:
+            return
+        table = self.stat_tables["stat"]
+        width = len(COLUMNS) - 2
+        one = f"({', '.join(['%s'] * width)}, {self.json_param}, {self.json_param})"
+        params: list[Any] = []
+        for row in rows:
+            params += [self.adapt(row.minute), row.queue, row.name, *(getattr(row, c) for c in SUMMED)]
+            params += [row.run_seconds_max, json.dumps(row.wait_buckets), json.dumps(row.run_buckets)]
+        sets = [f"{c} = s.{c} + excluded.{c}" for c in SUMMED]
+        sets.append(f"run_seconds_max = {self.greatest}(s.run_seconds_max, excluded.run_seconds_max)")
+        sets += [f"{c} = {self.merge_buckets(c)}" for c in ("wait_buckets", "run_buckets")]
+        sql = (
+            f"INSERT INTO {table} AS s ({', '.join(COLUMNS)}) VALUES {', '.join([one] * len(rows))} "
+            f"ON CONFLICT (minute, queue, name) DO UPDATE SET {', '.join(sets)}"
+        )
+        with self.cursor() as cursor:
+            cursor.execute(sql, params)
+
+    def count_cancelled(self, minute: datetime, job_ids: Sequence[int]) -> None:
+        """Add cancellations of these jobs to their minute's rows (one statement)."""
+        if not job_ids:
+            return
+        ids = sorted(job_ids)
+        table = self.stat_tables["stat"]
+        empty = json.dumps([])
+        sql = (
+            f"INSERT INTO {table} AS s ({', '.join(COLUMNS)}) "
+            f"SELECT %s, queue, name, 0, 0, 0, COUNT(*), 0, 0, 0, 0, 0, 0, 0, "
+            f"{self.json_param}, {self.json_param} FROM {self.tables['job']} "
+            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) GROUP BY queue, name ORDER BY queue, name "
+            "ON CONFLICT (minute, queue, name) DO UPDATE SET cancelled = s.cancelled + excluded.cancelled"
+        )
+        with self.cursor() as cursor:
+            cursor.execute(sql, [self.adapt(minute), empty, empty, *ids])
+
+    # ------------------------------------------------------------ queue samples
+
+    def sampled(self, minute: datetime) -> bool:
+        """Some worker recorded the queue samples of ``minute`` already."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {self.stat_tables['sample']} WHERE minute = %s LIMIT 1", [self.adapt(minute)]
+            )
+            return cursor.fetchone() is not None
+
+    def unfinished_counts(self) -> dict[str, dict[str, int]]:
+        """``{queue: {status: count}}`` of the jobs in an unfinished status."""
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"SELECT queue, status, COUNT(*) FROM {self.tables['job']} "
+                f"WHERE status IN ({', '.join(['%s'] * len(SAMPLED))}) GROUP BY queue, status",
+                list(SAMPLED),
+            )
+            found: dict[str, dict[str, int]] = {}
+            for queue, status, n in cursor.fetchall():
+                found.setdefault(queue, {})[status] = n
+            return found
+
+    def insert_samples(self, minute: datetime, counts: dict[str, dict[str, int]]) -> int:
+        """One sample per queue of ``minute``; a sample already there stays (a race is harmless)."""
+        if not counts:
+            return 0
+        queues = sorted(counts)
+        params: list[Any] = []
+        for queue in queues:
+            params += [self.adapt(minute), queue, *(counts[queue].get(s, 0) for s in SAMPLED)]
+        one = f"({', '.join(['%s'] * (2 + len(SAMPLED)))})"
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {self.stat_tables['sample']} (minute, queue, {', '.join(SAMPLED)}) "
+                f"VALUES {', '.join([one] * len(queues))} ON CONFLICT (minute, queue) DO NOTHING",
+                params,
+            )
+            return cursor.rowcount
+
+    # ------------------------------------------------------------ retention
+
+    def delete_stats_before(self, cutoff: datetime) -> tuple[int, int]:
+        """Delete rollups and queue samples of minutes before ``cutoff``; returns how many of each."""
+        deleted = []
+        with self.cursor() as cursor:
+            for table in (self.stat_tables["stat"], self.stat_tables["sample"]):
+                cursor.execute(f"DELETE FROM {table} WHERE minute < %s", [self.adapt(cutoff)])
+                deleted.append(cursor.rowcount)
+        return deleted[0], deleted[1]
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else float(value)
