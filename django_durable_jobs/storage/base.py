@@ -26,7 +26,6 @@ from ..models import Checkpoint, FanOut, Job, JobTypeState, QueueState, Worker
 from .claims import Claims
 from .sql import from_json, placeholders
 from .stats import Stats
-from .stats import Stats
 
 #: Turns a retry, a failure, a release or a suspension into "paused" when a
 #: graceful pause was requested while the attempt ran. Parameters: the status
@@ -43,7 +42,7 @@ FINISH = "lease = NULL, lease_expires_at = NULL, pause_requested = NULL"
 UNCOUNT = "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END"
 
 
-class Engine(Claims, Stats, Stats):
+class Engine(Claims, Stats):
     """Storage operations on the job tables of one database alias."""
 
     vendor = ""
