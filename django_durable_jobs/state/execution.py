@@ -127,7 +127,6 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
                 using, fanout_id, succeeded=counts[Status.COMPLETED], failed=counts[Status.FAILED]
             )
         stats.record_outcomes(using, timed, [(o.kind, o.job_id, status[id(o)]) for o in batch])
-        stats.record_outcomes(using, timed, [(o.kind, o.job_id, status[id(o)]) for o in batch])
     return [status.get(id(o)) for o in outcomes]
 
 

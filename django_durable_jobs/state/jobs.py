@@ -122,7 +122,6 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
         job.save(using=using)
         fanouts.on_cancelled(using, job)
         stats.cancelled(using, [job.pk])
-        stats.cancelled(using, [job.pk])
         signals.send_on_commit(signals.job_cancelled, using, job=job, by=by)
     return job
 
