@@ -18,25 +18,36 @@ list and its bulk actions), ``job_page`` (one job's page), ``values`` (large
 values shortened, downloads), ``guard`` (input checked before it reaches a
 query), ``pause_pages`` (what the Queues, Job types and Schedules pages
 share), ``queues``, ``job_types``, ``schedules`` and ``workers`` (their
-pages).
+pages), ``dashboard`` (the Dashboard page, over ``JobStat``) and ``charts``
+(its SVG charts).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from ..models import Job, JobTypeState, QueueState, Schedule, Worker
+from ..models import Job, JobStat, JobTypeState, QueueState, Schedule, Worker
 from .common import summary
+from .dashboard import DashboardAdmin
 from .job_types import JobTypeAdmin
 from .jobs import JobAdmin
 from .queues import QueueAdmin
 from .schedules import ScheduleAdmin
 from .workers import WorkerAdmin
 
-__all__ = ["JobAdmin", "JobTypeAdmin", "QueueAdmin", "ScheduleAdmin", "WorkerAdmin", "summary"]
+__all__ = [
+    "DashboardAdmin",
+    "JobAdmin",
+    "JobTypeAdmin",
+    "QueueAdmin",
+    "ScheduleAdmin",
+    "WorkerAdmin",
+    "summary",
+]
 
 admin.site.register(Job, JobAdmin)
 admin.site.register(QueueState, QueueAdmin)
 admin.site.register(JobTypeState, JobTypeAdmin)
 admin.site.register(Schedule, ScheduleAdmin)
 admin.site.register(Worker, WorkerAdmin)
+admin.site.register(JobStat, DashboardAdmin)
