@@ -486,6 +486,23 @@ def wait_registered(conn: Any, procs: list[Any], *, paused: bool, timeout: float
         time.sleep(0.1)
 
 
+def wait_held(conn: Any, timeout: float = 120) -> None:
+    """Wait until the (paused) workers have held the paused queues' and job types' ready rows."""
+    if not has_column(conn, "held"):
+        return  # an earlier version: nothing is ever held
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = conn.execute(
+            f"""SELECT count(*) FROM {JOB} WHERE status = 'pending' AND NOT delayed
+                AND (queue IN (SELECT queue FROM durable_jobs_queuestate WHERE paused)
+                     OR name IN (SELECT name FROM durable_jobs_jobtypestate WHERE paused))"""
+        ).fetchone()[0]
+        if not left:
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{left} ready rows of paused queues or job types still not held")
+
+
 def resume_all(conn: Any, procs: list[Any]) -> None:
     """What ``resume_worker`` writes, for every worker in one transaction, and one wake-up."""
     with conn.transaction():
@@ -532,18 +549,20 @@ def drain(scenario: Scenario, code: Code, db: Db, n: int, logdir: Path) -> Run:
                 stdout=subprocess.DEVNULL,
             )
         first = insert_jobs(conn, n, queue=scenario.queue)
-        vacuum_analyze(conn)
         shapes = [{"queues": scenario.worker_queues, "concurrency": scenario.concurrency}]
         shapes += [
             {"queues": queues, "concurrency": scenario.concurrency} for _, queues in scenario.extra_plans
         ]
         statements = claim_statements(code, db, shapes)
-        plans = [explain(conn, s) for s in statements]
         waits: Counter[str] = Counter()
         samples = 0
         with workers(code, db, scenario, logdir, paused=True) as procs:
             wait_registered(conn, procs, paused=True)
             time.sleep(0.5)  # threads started, LISTEN connections open
+            if scenario.pauses:
+                wait_held(conn)
+            vacuum_analyze(conn)
+            plans = [explain(conn, s) for s in statements]  # as the resumed workers' first claim
             resume_all(conn, procs)
             deadline = time.monotonic() + 1800
             last_check = 0.0

@@ -63,6 +63,12 @@ class Job(models.Model):
         help_text="Internal: run_after was in the future when the job became pending. Such rows stay "
         "out of the claim's index until a claim stages them, once due.",
     )
+    held = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Internal: pending, but its queue or job type is paused. Held rows are also delayed, "
+        "so neither the claim nor the stager reads them; a resume releases them.",
+    )
     unique_key = models.CharField(max_length=UNIQUE_KEY_LENGTH, null=True, blank=True)
 
     # Ownership: a fresh token per claim; every write of the execution checks it.
@@ -157,7 +163,13 @@ class Job(models.Model):
             models.Index(
                 fields=["run_after"],
                 name="durable_jobs_delayed",
-                condition=Q(status="pending", delayed=True),
+                condition=Q(status="pending", delayed=True, held=False),
+            ),
+            # Held rows (paused queue or job type): what a resume releases.
+            models.Index(
+                fields=["queue", "name"],
+                name="durable_jobs_held",
+                condition=Q(status="pending", held=True),
             ),
             models.Index(
                 fields=["lease_expires_at"],

@@ -84,6 +84,31 @@ def paused_job_types() -> list[str]:
     return _paused(JobTypeState)
 
 
+def hold_paused_rows(queues: set[str], names: set[str]) -> int:
+    """Take the ready rows of these paused queues and job types out of the claim's index.
+
+    Workers call it when the pause state they read changes, and on every
+    housekeeping pass (see :mod:`django_durable_jobs.storage.parking`).
+    """
+    if not queues and not names:
+        return 0
+    return engine(storage.alias()).hold_paused(sorted(queues), sorted(names))
+
+
+def release_stray_rows() -> set[str]:
+    """Release rows held for a queue or job type that runs again; returns their queues.
+
+    A resume releases its own rows; this catches those a hold racing the
+    resume left behind.
+    """
+    using = storage.alias()
+    with transaction.atomic(using=using):
+        released = engine(using).release_held()
+        if released:
+            engine(using).notify_work(released)
+    return released
+
+
 def resume_due_pauses(now: datetime | None = None) -> list[str]:
     """Resume the queues and job types whose ``paused_until`` has passed; returns what resumed."""
     now = now or timezone.now()
@@ -151,6 +176,7 @@ def _resume(model: type[PauseState], key: str, by: str, signal: Signal) -> Pause
         state.paused, state.pause_mode, state.paused_at = False, "", None
         state.paused_by, state.reason, state.paused_until, state.updated_at = "", "", None, now
         state.save(using=using)
+        engine(using).release_held(**{field: key})  # claimable when this commits
         if model is QueueState:
             engine(using).notify_work([key])
         else:  # its jobs may be in any queue

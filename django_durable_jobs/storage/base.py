@@ -24,6 +24,7 @@ from django.utils import timezone
 from ..conf import jobs_settings
 from ..models import Checkpoint, FanOut, Job, JobTypeState, QueueState, Worker
 from .claims import Claims
+from .parking import Parking
 from .sql import from_json, placeholders
 from .stats import Stats
 
@@ -42,7 +43,7 @@ FINISH = "lease = NULL, lease_expires_at = NULL, pause_requested = NULL"
 UNCOUNT = "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END"
 
 
-class Engine(Claims, Stats):
+class Engine(Claims, Stats, Parking):
     """Storage operations on the job tables of one database alias."""
 
     vendor = ""

@@ -14,7 +14,10 @@ from typing import Any
 from ..conf import jobs_settings
 from .sql import from_json, placeholders
 
-CLAIM_COLUMNS = "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id, snoozes, timeout"
+CLAIM_COLUMNS = (
+    "id, name, queue, priority, args, kwargs, attempt, max_retries, fanout_id, snoozes, timeout, "
+    "trace_context"
+)
 
 
 @dataclass(slots=True)
@@ -33,6 +36,7 @@ class ClaimedJob:
     snoozes: int
     timeout: float | None
     lease: str
+    trace_context: dict[str, str] | None = None
 
 
 class Claims:
@@ -43,6 +47,7 @@ class Claims:
     now_plus: Any
     atomic: Any
     cursor: Any
+    paused_sql: Any
 
     def claim(
         self, worker_id: str, lease: str, queues: Sequence[str] | None, limit: int, *, limited: bool = False
@@ -76,7 +81,10 @@ class Claims:
                     WHERE {ready} AND concurrency_key IS NULL AND rate_key IS NULL
                     ORDER BY priority DESC, id LIMIT %s{self.claim_lock}"""
                 rows += self._take(cursor, worker_id, lease, select, [*ready_params, limit - len(rows)])
-        jobs = [ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:11], lease) for row in rows]
+        jobs = [
+            ClaimedJob(*row[:4], from_json(row[4]), from_json(row[5]), *row[6:11], lease, from_json(row[11]))
+            for row in rows
+        ]
         jobs.sort(key=lambda j: (-j.priority, j.id))
         return jobs
 
@@ -204,12 +212,13 @@ class Claims:
         the index the claim reads: a backlog of 200,000 jobs due tomorrow is
         not walked by every claim. This statement reads the delayed rows by
         due time, so when none is due it costs one index page. ``delayed`` is
-        only a hint: the claim still checks ``run_after``.
+        only a hint: the claim still checks ``run_after``. A due row of a
+        paused queue or job type is held instead (:mod:`.parking`).
         """
         now, now_params = self.now()
         job = self.tables["job"]
         cursor.execute(
-            f"""UPDATE {job} SET delayed = FALSE WHERE id IN (
+            f"""UPDATE {job} SET delayed = {self.paused_sql()}, held = {self.paused_sql()} WHERE id IN (
                     SELECT id FROM {job} WHERE status = 'pending' AND delayed AND run_after <= {now}
                     ORDER BY run_after LIMIT {int(self.STAGE_BATCH)}{self.claim_lock})""",
             now_params,

@@ -142,8 +142,9 @@ class PostgresEngine(Engine):
             array_params.append(len(jobs))
         sql = (
             f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, updated_at, status, attempt, "
-            f"reclaims, snoozes, last_error, paused_by, pause_reason, pause_mode, progress_message) SELECT "
-            f"{', '.join(selected)}, %s::timestamptz, 'pending', 0, 0, 0, '', '', '', '', ''{source}"
+            f"reclaims, snoozes, last_error, paused_by, pause_reason, pause_mode, progress_message, held) "
+            f"SELECT {', '.join(selected)}, %s::timestamptz, 'pending', 0, 0, 0, '', '', '', '', '', "
+            f"FALSE{source}"
         )
         # Parameters in the order their placeholders appear: SELECT list, then unnest().
         return sql, [*scalars, jobs[0].updated_at, *array_params]
@@ -157,25 +158,6 @@ class PostgresEngine(Engine):
     def block_claims(self) -> None:
         with self.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
-
-    def timed_jobs_sql(self, job_ids: list[int]) -> tuple[str, list[Any]]:
-        job = self.tables["job"]
-        return (
-            "SELECT id, name, queue, "
-            "EXTRACT(EPOCH FROM started_at - GREATEST(created_at, run_after))::float8, "
-            "EXTRACT(EPOCH FROM now() - started_at)::float8, date_trunc('minute', now()) "
-            f"FROM {job} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
-            [job_ids],
-        )
-
-    json_param = "%s::jsonb"
-
-    def merge_buckets(self, column: str) -> str:
-        return (
-            "(SELECT COALESCE(jsonb_agg(COALESCE(o.v::bigint, 0) + n.v::bigint ORDER BY n.i), '[]'::jsonb) "
-            f"FROM jsonb_array_elements_text(excluded.{column}) WITH ORDINALITY AS n(v, i) "
-            f"LEFT JOIN jsonb_array_elements_text(s.{column}) WITH ORDINALITY AS o(v, i) ON o.i = n.i)"
-        )
 
     def timed_jobs_sql(self, job_ids: list[int]) -> tuple[str, list[Any]]:
         job = self.tables["job"]

@@ -55,6 +55,7 @@ class ControlLoop:
         interrupt: Callable[[list[int], str], None],
         abandon: Callable[[Execution], None],
         abandoned: Callable[[], int],
+        children: Callable[[], list[dict] | None] = lambda: None,
     ) -> None:
         self.worker_id = worker_id
         self.using = using
@@ -67,10 +68,12 @@ class ControlLoop:
         self._interrupt = interrupt
         self._abandon = abandon
         self._abandoned = abandoned
+        self._children = children  # the process pool's children, for the registry row
         self._poke = threading.Event()
         self._next_prune = 0.0
         self._prune_from = 0  # the job id a pruning slice cut short goes on from
         self._sampled_minute = 0  # the last minute (since the epoch) this process sampled queues in
+        self._paused: tuple[set[str], set[str]] | None = None  # what the rows were last held for
 
     def run(self) -> None:
         next_heartbeat = next_housekeeping = next_schedule = 0.0
@@ -125,6 +128,9 @@ class ControlLoop:
         queues, names = set(pauses.paused_queues()), set(pauses.paused_job_types())
         if queues or names:
             self._release_unstarted(queues, names)
+        if (queues, names) != self._paused:
+            pauses.hold_paused_rows(queues, names)
+            self._paused = (queues, names)
 
     def _read_pause_state(self) -> None:
         try:
@@ -137,7 +143,7 @@ class ControlLoop:
 
     def _heartbeat(self) -> None:
         run_state.renew_leases(self.using, self._slots.owned())  # losses are found by _poll()
-        transitions.heartbeat(self.worker_id, abandoned_threads=self._abandoned())
+        transitions.heartbeat(self.worker_id, abandoned_threads=self._abandoned(), children=self._children())
 
     def _housekeeping(self) -> None:
         reclaimed = run_state.reclaim_expired(self.using)
@@ -147,6 +153,10 @@ class ControlLoop:
         if run_state.wake_stranded_parents(self.using):
             self._wake.set()
         if pauses.resume_due_pauses():
+            self._wake.set()
+        if self._paused:
+            pauses.hold_paused_rows(*self._paused)
+        if pauses.release_stray_rows():
             self._wake.set()
         if fanouts.expire_timed_out(self.using):
             self._wake.set()

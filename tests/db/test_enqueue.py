@@ -184,7 +184,7 @@ def test_the_postgres_bulk_insert_writes_every_column_a_new_job_can_have() -> No
     from django_durable_jobs.storage.postgres import INSERT_COLUMNS
 
     constants = {"id", "updated_at", "status", "attempt", "reclaims", "snoozes", "last_error", "paused_by"}
-    constants |= {"pause_reason", "pause_mode", "progress_message"}
+    constants |= {"pause_reason", "pause_mode", "progress_message", "held"}
     empty_when_new = {"result", "lease", "lease_expires_at", "worker_id", "pause_requested", "paused_at"}
     empty_when_new |= {"started_at", "finished_at", "progress_done", "progress_total"}
     empty_when_new |= {"progress_at"}
