@@ -51,6 +51,8 @@ class JobContext:
     snoozes: int = 0
     #: Seconds this execution may run before it is interrupted and fails, or None.
     timeout: float | None = None
+    #: The enqueuing span's W3C trace context, or None (see ``tracing``).
+    trace_context: dict[str, str] | None = None
     #: Next call()/fan_out() step number of this execution (replay order).
     step: int = 0
     #: Why the execution was interrupted ("worker paused", "cancelled", "lost lease", ...), or None.

@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models.base import ModelState
 from django.utils import timezone
 
-from . import validation
+from . import tracing, validation
 from .conf import jobs_settings
 from .exceptions import InvalidValue
 from .limits import RateLimit
@@ -62,7 +62,11 @@ def resolve_run_after(run_after: datetime | timedelta | None, now: datetime | No
 
 
 def resolve_options(definition: Any) -> dict[str, Any]:
-    """The queue, priority, retries, unique key, timeout and queue rate an enqueue uses, validated."""
+    """The queue, priority, retries, unique key, timeout and queue rate an enqueue uses, validated.
+
+    Also the enqueuing span's trace context (:func:`.tracing.carrier`), once
+    for the jobs of one ``enqueue_many()``.
+    """
     options = definition.options
     timeout = next(
         (t for t in (options.timeout, definition.timeout, jobs_settings.DEFAULT_TIMEOUT) if t is not None),
@@ -80,6 +84,7 @@ def resolve_options(definition: Any) -> dict[str, Any]:
         unique_key=validation.optional_text(
             "unique_key", options.unique_key, max_length=validation.UNIQUE_KEY_LENGTH
         ),
+        trace_context=tracing.carrier(),
     )
     queue_rate = jobs_settings.QUEUES.get(resolved["queue"], {}).get("rate_limit")
     if definition.rate_limit is None and queue_rate:  # the job's own rate replaces its queue's

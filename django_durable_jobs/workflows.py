@@ -16,7 +16,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import storage, validation
+from . import storage, tracing, validation
 from .conf import jobs_settings
 from .context import JobContext, current_job
 from .enqueuing import build_job
@@ -111,12 +111,14 @@ def call(target: str | JobDefinition | Callable[..., Any], /, *args: Any, **kwar
                 f"step {step} of job {ctx.id} was recorded as call({saved.target!r}) but now "
                 f"calls {definition.name!r}: the workflow's code changed between attempts"
             )
-        return saved.value
+        with tracing.step_span(definition.name, step, replayed=True):
+            return saved.value
     if step in fanouts:
         raise CheckpointMismatch(
             f"step {step} of job {ctx.id} was recorded as a fan_out() but now calls {definition.name!r}"
         )
-    value = _run_target(definition, args, kwargs)
+    with tracing.step_span(definition.name, step):
+        value = _run_target(definition, args, kwargs)
     validation.dumps(
         f"the result of call() of job {definition.name!r}",
         value,
@@ -169,6 +171,7 @@ def fan_out(
         return _results(using, existing)
     if not subs:
         return FanOutResults()
+    tracing.add_event("fan_out", {"durable_jobs.step": step, "durable_jobs.children": len(subs)})
     if isinstance(timeout, int | float):
         timeout = timedelta(seconds=timeout)
     now = timezone.now()

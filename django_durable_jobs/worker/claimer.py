@@ -130,6 +130,7 @@ class Claimer:
             fanout_id=claimed.fanout_id,
             snoozes=claimed.snoozes,
             timeout=claimed.timeout,
+            trace_context=claimed.trace_context,
         )
         execution = Execution(ctx, pool, self.worker_id)
         self._slots.add(execution)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .. import signals
+from .. import signals, tracing
 from ..context import activate, deactivate
 from ..exceptions import JobInterrupted
 from ..models import Status
@@ -102,8 +102,9 @@ class Executor:
         if not execution.start():  # withdrawn or taken away before it began
             self._slots.settle(execution)
             return
-        outcome = None
+        outcome = run = None
         try:
+            run = tracing.start_run(execution.ctx)
             outcome = self._perform(execution)
         except Exception:  # never lose a worker thread to our own bug
             logger.exception("worker error while running job %s", execution.ctx.id)
@@ -116,6 +117,7 @@ class Executor:
             elif stopped and outcome is not None:  # interrupt() stopped it: its job is not ours
                 self._discard(execution)
                 outcome = None
+            tracing.end_run(run, execution.ctx, outcome)
             self._deliver(execution, outcome)
             if stopped or (outcome is not None and outcome.kind == "release"):
                 # An interruption may have landed inside a database call, leaving
@@ -142,6 +144,7 @@ class Executor:
         except Suspend:  # waiting on a fan-out: the suspension is written already
             return None
         except BaseException as exc:  # noqa: BLE001 - the handler's failure is its outcome
+            tracing.record_error(exc)
             if is_connection_error(exc):
                 # The database went away under the job (a restart): not the job's
                 # fault, so it goes back to pending without counting the attempt.
