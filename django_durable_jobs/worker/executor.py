@@ -30,6 +30,7 @@ from ..models import Status
 from ..registry import JobDefinition, resolve
 from ..state.execution import Outcome
 from ..workflows import Suspend
+from . import joblog
 from .execution import Execution
 from .health import (
     close_thread_connections,
@@ -102,6 +103,7 @@ class Executor:
         if not execution.start():  # withdrawn or taken away before it began
             self._slots.settle(execution)
             return
+        joblog.started(execution.ctx)
         outcome = run = None
         try:
             run = tracing.start_run(execution.ctx)
@@ -159,6 +161,8 @@ class Executor:
         avg = self.avg_duration
         self.avg_duration = duration if avg is None else avg * 0.9 + duration * 0.1
         if outcome is None:
+            ended = "interrupted" if execution.ctx.interrupted is not None else "suspended"
+            joblog.finished(execution.ctx, ended, execution.started_at)
             self._slots.settle(execution)
         else:
             self._slots.delivered(execution)

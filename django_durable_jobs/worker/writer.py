@@ -4,7 +4,9 @@ Group commit: once a first outcome arrives, the writer waits up to
 ``COMMIT_INTERVAL`` seconds for more, or until it holds ``COMMIT_BATCH`` of
 them, whichever comes first, and records the batch with one
 :func:`~django_durable_jobs.state.execution.record`. Only then are the
-executions' slots freed and their signals sent.
+executions' slots freed, their finish logged (:mod:`.joblog`) and their
+signals sent. The per-minute statistics are written by ``record`` itself,
+in the same transaction as the outcomes (``state.stats``).
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from ..conf import jobs_settings
 from ..models import PauseMode, Status
 from ..state import execution as run_state
 from ..state.execution import Outcome
+from . import joblog
 from .execution import Execution
 from .health import Outage, reachable, reset_connection
 from .slots import Slots
 
 logger = logging.getLogger("django_durable_jobs.worker")
 
-Finished = tuple[Execution, Outcome]
+#: An execution, its outcome, and when it was handed over (``time.monotonic()``).
+Finished = tuple[Execution, Outcome, float]
 
 
 class Writer:
@@ -44,7 +48,7 @@ class Writer:
 
     def put(self, execution: Execution, outcome: Outcome) -> None:
         """Hand over an outcome; the execution's slot stays taken (and leased) until it commits."""
-        self._queue.put((execution, outcome))
+        self._queue.put((execution, outcome, time.monotonic()))
 
     def stop(self) -> None:
         """Write what was handed over so far, then return from :meth:`run`."""
@@ -99,7 +103,7 @@ class Writer:
         errors = 0
         while True:
             try:
-                statuses = run_state.record(self.using, [outcome for _, outcome in batch])
+                statuses = run_state.record(self.using, [item[1] for item in batch])
                 outage.ok()
                 break
             except DatabaseError as exc:
@@ -121,17 +125,17 @@ class Writer:
                     self._slots.settle(execution)
                     return
                 time.sleep(0.2 * errors)
-        for (execution, outcome), status in zip(batch, statuses, strict=True):
+        for (execution, outcome, ended_at), status in zip(batch, statuses, strict=True):
             self._slots.settle(execution)
+            joblog.finished(
+                execution.ctx, joblog.outcome_label(outcome.kind, status), execution.started_at, ended_at
+            )
             self._after_commit(execution, outcome, status)
         self._wake.set()  # slots are free, and a finished child may have made its parent runnable
 
     def _after_commit(self, execution: Execution, outcome: Outcome, status: str | None) -> None:
-        if status is None:
+        if status is None:  # the execution no longer owned its job (logged as "discarded")
             self._stats["discarded"] += 1
-            logger.info(
-                "job %s: outcome %r discarded, the execution no longer owns it", outcome.job_id, outcome.kind
-            )
             return
         extra: dict[str, Any] = {}
         if status == Status.COMPLETED:
