@@ -69,8 +69,8 @@ def test_status_counts_jobs_per_queue_and_tells_live_workers_from_dead_ones() ->
     WorkerFactory(id="w-dead", dead=True)
     WorkerFactory(id="w-stopped", stopped=True)
     rows = {line.split()[0]: line.split() for line in run("status").splitlines() if line.strip()}
-    assert rows["QUEUE"][2:] == [status.value for status in Status]
-    assert rows["emails"][1:] == ["running", "2", "1", "0", "0", "0", "0", "0"]
+    assert rows["QUEUE"][2:] == [*(status.value for status in Status), "DONE/MIN", "P95_WAIT"]
+    assert rows["emails"][1:] == ["running", "2", "1", "0", "0", "0", "0", "0", "0", "-"]
     assert (rows["w-live"][3], rows["w-live"][-1]) == ("1", "running")
     assert (rows["w-paused"][3], rows["w-paused"][-1]) == ("0", "paused")
     assert rows["w-dead"][-1] == "dead"

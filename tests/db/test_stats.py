@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from demo import jobs as demo
+from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
@@ -177,3 +179,20 @@ def test_readers_sum_minutes_queues_and_names() -> None:
     assert stats.totals(earlier, by="name")["a"].wait_percentile(0.5) == pytest.approx(0.0375)
     rates = stats.throughput(minute + timedelta(seconds=30))
     assert rates == {"default": pytest.approx(6.0), "emails": pytest.approx(4.0)}
+
+
+def test_status_shows_each_queues_throughput_and_p95_wait() -> None:
+    demo.add.enqueue(1, 1)
+    now = timezone.now()
+    waits = [0] * (len(stats.WAIT_BUCKETS) + 1)
+    waits[stats.WAIT_BUCKETS.index(1.0)] = 100  # a hundred waits in (0.5, 1]
+    JobStat.objects.create(minute=stats.minute_of(now), queue="default", name="a", completed=40, failed=2)
+    JobStat.objects.create(minute=stats.minute_of(now), queue="default", name="b", wait_buckets=waits)
+    JobStat.objects.create(minute=stats.minute_of(now), queue="emails", name="c", cancelled=3)
+    out = StringIO()
+    call_command("durablejobs", "status", stdout=out)
+    rows = {line.split()[0]: line.split() for line in out.getvalue().splitlines() if line.strip()}
+    assert rows["QUEUE"][-2:] == ["DONE/MIN", "P95_WAIT"]
+    assert rows["default"][2] == "1", "pending"
+    assert rows["default"][-2:] == ["42", "975ms"]  # p95 of waits spread over 0.5..1 s
+    assert rows["emails"][-2:] == ["0", "-"], "cancellations are no throughput; no waits, no p95"

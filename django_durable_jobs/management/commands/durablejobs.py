@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -22,6 +23,7 @@ from django_durable_jobs import (
     resume_schedule,
     resume_worker,
     retry_job,
+    stats,
 )
 from django_durable_jobs.conf import jobs_settings
 from django_durable_jobs.exceptions import DurableJobsError, InvalidValue
@@ -31,6 +33,20 @@ from django_durable_jobs.scheduling.manual import run_schedule_now
 from django_durable_jobs.state import retention
 from django_durable_jobs.statuses import PauseMode, Status
 from django_durable_jobs.validation import job_id, queue_name
+
+#: The minutes of statistics the p95 wait of ``status`` is taken over.
+WAIT_WINDOW = timedelta(minutes=5)
+
+
+def show_seconds(seconds: float | None) -> str:
+    """A duration for a narrow column: ``-``, ``12ms``, ``3.4s``, ``2.5m`` (``>1h``: past the last bucket)."""
+    if seconds is None:
+        return "-"
+    if seconds >= stats.WAIT_BUCKETS[-1]:
+        return ">1h"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    return f"{seconds:.1f}s" if seconds < 60 else f"{seconds / 60:.1f}m"
 
 
 class Command(BaseCommand):
@@ -133,13 +149,22 @@ class Command(BaseCommand):
         using = jobs_settings.DATABASE
         counts = Job.objects.using(using).queue_counts()
         states = {s.queue: s for s in QueueState.objects.using(using).all()}
+        now = timezone.now()
+        done, waits = stats.throughput(now, using=using), stats.totals(now - WAIT_WINDOW, using=using)
         columns = [s.value for s in Status]
-        self.stdout.write(f"{'QUEUE':<20} {'STATE':<10} " + " ".join(f"{c:>9}" for c in columns))
-        for queue in sorted(set(counts) | set(states)):
+        self.stdout.write(
+            f"{'QUEUE':<20} {'STATE':<10} " + " ".join(f"{c:>9}" for c in columns) + "  DONE/MIN  P95_WAIT"
+        )
+        for queue in sorted(set(counts) | set(states) | set(done) | set(waits)):
             state = states.get(queue)
             paused = "paused" if state and state.paused else "running"
             row = counts.get(queue, {})
-            self.stdout.write(f"{queue:<20} {paused:<10} " + " ".join(f"{row.get(c, 0):>9}" for c in columns))
+            p95 = waits[queue].wait_percentile(0.95) if queue in waits else None
+            self.stdout.write(
+                f"{queue:<20} {paused:<10} "
+                + " ".join(f"{row.get(c, 0):>9}" for c in columns)
+                + f"  {done.get(queue, 0):>8.0f}  {show_seconds(p95):>8}"
+            )
             if state and state.paused:
                 until = f" until {state.paused_until:%Y-%m-%d %H:%M:%S}" if state.paused_until else ""
                 self.stdout.write(
@@ -151,6 +176,10 @@ class Command(BaseCommand):
                 f"job type {paused.name} paused by {paused.paused_by or '?'} ({paused.pause_mode}){until}: "
                 f"{paused.reason}"
             )
+        self.stdout.write(
+            "DONE/MIN: executions finished in the last 60 s; P95_WAIT: 95th percentile of the wait "
+            f"for a worker over the last {WAIT_WINDOW.seconds // 60} minutes (per-minute statistics)."
+        )
         self.stdout.write("")
         self.stdout.write(f"{'WORKER':<40} {'HOST':<16} {'PID':>7} {'RUNNING':>8} {'HEARTBEAT':>10}  STATE")
         running = Job.objects.using(using).running_per_worker()
