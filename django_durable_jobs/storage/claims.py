@@ -216,11 +216,11 @@ class Claims:
         paused queue or job type is held instead (:mod:`.parking`).
         """
         now, now_params = self.now()
-        job = self.tables["job"]
+        job, paused, batch = self.tables["job"], self.paused_sql(), int(self.STAGE_BATCH)
         cursor.execute(
-            f"""UPDATE {job} SET delayed = {self.paused_sql()}, held = {self.paused_sql()} WHERE id IN (
-                    SELECT id FROM {job} WHERE status = 'pending' AND delayed AND run_after <= {now}
-                    ORDER BY run_after LIMIT {int(self.STAGE_BATCH)}{self.claim_lock})""",
+            f"""UPDATE {job} SET delayed = {paused}, held = {paused} WHERE id IN (
+                    SELECT id FROM {job} WHERE status = 'pending' AND delayed AND NOT held
+                    AND run_after <= {now} ORDER BY run_after LIMIT {batch}{self.claim_lock})""",
             now_params,
         )
         return cursor.rowcount
