@@ -1,31 +1,36 @@
 """What the Jobs, Queues and Workers pages share.
 
 The ``operation`` decorator (POST only, change permission), badges, the
-one-line summary of a bulk action, the pause/resume handler of the queue and
-worker buttons, ``JobTablesAdmin`` (reads from ``jobs_settings.DATABASE``) and
-``ReadOnlyRowsAdmin``: view-only object pages with a POST-only
-``<id>/operate/<action>/`` URL per row, their input checked by
-``guard.InputGuard``.
+one-line summary of a bulk action, the confirmation page of a bulk action
+(``confirmation_page``, Django's delete-confirmation pattern with a reason),
+the pause/resume handler of the queue and worker buttons, ``JobTablesAdmin``
+(reads from ``jobs_settings.DATABASE``) and ``ReadOnlyRowsAdmin``: view-only
+object pages with a POST-only ``<id>/operate/<action>/`` URL per row, their
+input checked by ``guard.InputGuard``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from .. import validation
 from ..conf import jobs_settings
 from ..exceptions import DurableJobsError
 from ..statuses import PauseMode
@@ -35,6 +40,10 @@ from .guard import InputGuard
 MAX_REASONS_SHOWN = 5
 #: How much of a pause reason a list column shows (the row's own page shows all of it).
 MAX_REASON_CHARS_SHOWN = 80
+
+#: How many selected rows a confirmation page lists before it says "and N more".
+MAX_ROWS_CONFIRMED = 100
+CONFIRM_TEMPLATE = "admin/durable_jobs/confirm_action.html"
 
 View = Callable[..., HttpResponse]
 
@@ -99,6 +108,74 @@ def summary(changed: int, noun: str, done: str, skipped: list[str]) -> str:
             reasons += f"; and {len(skipped) - MAX_REASONS_SHOWN} more"
         text += f"; {len(skipped)} skipped: {reasons}"
     return text
+
+
+@dataclass(frozen=True)
+class Selected:
+    """One row of a confirmation page: its name, its page, and why the action skips it (or "")."""
+
+    label: str
+    url: str
+    skipped: str = ""
+
+
+def confirmed(request: HttpRequest) -> bool:
+    """The confirmation page was submitted (Django's delete confirmation posts ``post=yes`` too)."""
+    return request.POST.get("post") == "yes"
+
+
+def posted_reason(request: HttpRequest) -> str:
+    """The reason a confirmation page posted; ``InvalidValue`` if it cannot be stored."""
+    reason = request.POST.get("reason", "").strip()
+    return validation.text("reason", reason, max_length=validation.REASON_LENGTH)
+
+
+def confirmation_page(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    rows: Iterable[Selected],
+    *,
+    action: str,
+    title: str,
+    button: str,
+    note: str,
+    error: str = "",
+) -> TemplateResponse:
+    """Ask before a bulk action: the selected rows, a reason, confirm or go back.
+
+    ``rows`` is read up to ``MAX_ROWS_CONFIRMED`` (+1, to know there are
+    more). The form posts the same selection (and ``select_across``) back to
+    the list's own address, so the list's filters still apply, with
+    ``post=yes``: the action then runs, see :func:`confirmed`.
+    """
+    listed: list[Selected] = []
+    for row in rows:
+        if len(listed) > MAX_ROWS_CONFIRMED:
+            break
+        listed.append(row)
+    more = len(listed) > MAX_ROWS_CONFIRMED
+    listed = listed[:MAX_ROWS_CONFIRMED]
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": model_admin.model._meta,
+        "rows": listed,
+        "more": more,
+        "nothing_applies": not more and all(row.skipped for row in listed),
+        "button": button,
+        "note": note,
+        "error": error,
+        "reason": request.POST.get("reason", ""),
+        "action": action,
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "back_url": request.get_full_path(),
+        "media": model_admin.media,
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, CONFIRM_TEMPLATE, context)
 
 
 def pause_or_resume(

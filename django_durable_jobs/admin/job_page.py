@@ -4,11 +4,15 @@
 ``<id>/operate/<action>/``; which of them show comes from ``refusal``, the
 same check the transitions make, so the page offers only what would work.
 Args, kwargs, result and last error show shortened when long, with a link to
-``<id>/download/<field>/`` for the whole value (see ``values.py``).
+``<id>/download/<field>/`` for the whole value (see ``values.py``). What the
+handler reports with ``set_progress()`` shows as a bar (an HTML/CSS one, on
+the jobs list too), done/total, the message and the rate since the attempt
+started.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
@@ -17,6 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -63,10 +68,53 @@ def run_job_action(job_id: Any, action: str, *, by: str, mode: str, reason: str 
     if action == "resume":
         return resume_job(job_id, by=by)
     if action == "cancel":
-        return cancel_job(job_id, by=by)
+        return cancel_job(job_id, by=by, reason=reason or "cancelled")
     if action == "retry":
         return retry_job(job_id, by=by)
     raise ValueError(f"unknown job action {action!r}")
+
+
+def current_progress(job: Job) -> bool:
+    """The job has a progress report from its latest attempt (not one left by an earlier attempt)."""
+    at = job.progress_at
+    return (
+        job.progress_done is not None and at is not None and (job.started_at is None or at >= job.started_at)
+    )
+
+
+def progress_bar(job: Job) -> SafeString | str:
+    """``done/total`` as a bar (a count alone when the total is unknown); "" without a report."""
+    if not current_progress(job):
+        return ""
+    done, total = job.progress_done, job.progress_total
+    if total is None:
+        return format_html(
+            '<span class="djj-progress-count" title="{}">{} done</span>', job.progress_message, done
+        )
+    percent = 100 if total == 0 else min(100, done * 100 // total)
+    return format_html(
+        '<span class="djj-progress" role="progressbar" aria-valuemin="0" aria-valuemax="{}" '
+        'aria-valuenow="{}" title="{}"><span class="djj-progress-fill" style="width: {}%"></span></span> '
+        '<span class="djj-progress-count">{}/{} ({}%)</span>',
+        total,
+        done,
+        job.progress_message or f"{done} of {total}",
+        percent,
+        done,
+        total,
+        percent,
+    )
+
+
+def per_second(count: int, started: datetime | None, until: datetime | None) -> str:
+    """A rate made readable: "12.5/s", or per minute or hour when slower; "" if it cannot be told."""
+    if started is None or until is None or (seconds := (until - started).total_seconds()) <= 0:
+        return ""
+    rate = count / seconds
+    for unit, factor in (("s", 1), ("min", 60), ("h", 3600)):
+        if rate * factor >= 1 or unit == "h":
+            return f"{rate * factor:.3g}/{unit}"
+    return ""
 
 
 def download_url(job: Job, field: str) -> str:
@@ -95,14 +143,19 @@ class JobPage(admin.ModelAdmin):
         "result_pretty",
         "error_pretty",
         "parent_fanout",
+        "progress_pretty",
     ]
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> list[Any]:
         """The job's data; pause and execution details fold away when they say nothing."""
         pausing = obj is not None and (obj.status == Status.PAUSED or bool(obj.pause_requested))
         executing = obj is not None and (obj.status == Status.RUNNING or obj.fanout_id is not None)
+        progress = (
+            [("Progress", {"fields": ["progress_pretty"]})] if obj and obj.progress_done is not None else []
+        )
         return [
             (None, {"fields": ["id", "name", "queue", "priority", "status_badge", "attempts"]}),
+            *progress,
             ("Pause", {"fields": self.pause_fields, "classes": [] if pausing else ["collapse"]}),
             ("Data", {"fields": ["args_pretty", "kwargs_pretty", "result_pretty", "error_pretty"]}),
             ("Timing", {"fields": self.timing_fields}),
@@ -111,6 +164,39 @@ class JobPage(admin.ModelAdmin):
                 {"fields": self.execution_fields, "classes": [] if executing else ["collapse"]},
             ),
         ]
+
+    @admin.display(description="progress")
+    def progress_pretty(self, job: Job) -> SafeString:
+        """The bar, done/total, the message and the rate since the attempt started."""
+        if not current_progress(job):
+            return format_html(
+                '<span class="djj-quiet">{} reported by an earlier attempt; none yet from this one.</span>',
+                f"{job.progress_done}/{job.progress_total}"
+                if job.progress_total is not None
+                else job.progress_done,
+            )
+        rate = per_second(job.progress_done, job.started_at, job.progress_at)
+        left = ""
+        if job.status == Status.RUNNING and rate and job.progress_total is not None and job.progress_done:
+            seconds = (job.progress_total - job.progress_done) * (
+                job.progress_at - job.started_at
+            ).total_seconds()
+            left = f", about {seconds / job.progress_done:.0f} s to go"
+        age = (timezone.now() - job.progress_at).total_seconds()
+        return format_html(
+            '<div class="djj-progress-detail">{}'
+            '<div class="djj-progress-numbers">{} done{}</div>'
+            '<div class="djj-progress-message">{}</div>'
+            '<div class="djj-progress-rate">{}{}<span class="djj-quiet"> (reported {} s ago)</span></div>'
+            "</div>",
+            progress_bar(job),
+            job.progress_done,
+            f" of {job.progress_total}" if job.progress_total is not None else "",
+            job.progress_message,
+            f"{rate} since it started" if rate else "",
+            left,
+            f"{age:.0f}",
+        )
 
     @admin.display(description="args")
     def args_pretty(self, job: Job) -> SafeString:

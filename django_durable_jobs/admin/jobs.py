@@ -1,9 +1,14 @@
 """The Jobs list: columns, filters, search by id or name, and the bulk actions.
 
 Bulk actions are Django's own admin actions (a CSRF-protected POST of the
-changelist form, gated by the change permission). Each applies to the
+changelist form, gated by the change permission). Pause, resume and cancel
+first show a confirmation page (the selected jobs, which of them the action
+skips and why, a reason), as Django's bulk delete does. Each applies to the
 eligible rows one by one through the public API and reports the rest by the
-error the transition would raise. The job page itself is ``job_page.JobPage``.
+error the transition would raise. The reason goes where the state machine
+keeps it (a pause's ``pause_reason``) and, for every job changed, into the
+job's admin history (``LogEntry``): ``resume_job`` takes no reason and
+``cancel_job`` does not store one. The job page itself is ``job_page.JobPage``.
 """
 
 from __future__ import annotations
@@ -13,15 +18,38 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from .. import validation
 from ..exceptions import DurableJobsError, InvalidValue
 from ..models import Job
 from ..statuses import PauseMode, Status
-from .common import ReadOnlyRowsAdmin, cut_reason, short_datetime, status_badge, summary
-from .job_page import JOB_ACTIONS, JobPage, job_blocker, run_job_action
+from .common import (
+    ReadOnlyRowsAdmin,
+    Selected,
+    confirmation_page,
+    confirmed,
+    cut_reason,
+    posted_reason,
+    short_datetime,
+    status_badge,
+    summary,
+)
+from .job_page import JOB_ACTIONS, JobPage, job_blocker, progress_bar, run_job_action
 from .values import DOWNLOADABLE
+
+#: What a confirmation page says of each action that asks for one.
+CONFIRM = {
+    "pause_graceful": ("Pause", "Running jobs pause when their running attempt ends."),
+    "pause_aggressive": (
+        "Pause now",
+        "Running jobs are stopped now and pause; their attempt is not counted.",
+    ),
+    "resume": ("Resume", "Paused jobs become pending again (or waiting, if their fan-out is unresolved)."),
+    "cancel": ("Cancel jobs", "Cancelled jobs never run again; running ones are stopped."),
+}
 
 
 class JobAdmin(JobPage, ReadOnlyRowsAdmin):
@@ -30,6 +58,7 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
         "name",
         "queue",
         "status_badge",
+        "progress_bar",
         "attempts",
         "run_after_short",
         "updated_short",
@@ -51,6 +80,10 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, job: Job) -> SafeString:
         return status_badge(job.status)
+
+    @admin.display(description="progress")
+    def progress_bar(self, job: Job) -> SafeString | str:
+        return progress_bar(job) if job.status == Status.RUNNING else ""
 
     @admin.display(description="attempt", ordering="attempt")
     def attempts(self, job: Job) -> str:
@@ -113,24 +146,57 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
     # -- bulk actions
 
     @admin.action(description="Pause selected jobs (graceful)", permissions=["change"])
-    def pause_graceful(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.bulk(request, queryset, "pause", PauseMode.GRACEFUL)
+    def pause_graceful(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+        return self.confirmed_bulk(request, queryset, "pause_graceful", "pause", PauseMode.GRACEFUL)
 
     @admin.action(description="Pause selected jobs (aggressive)", permissions=["change"])
-    def pause_aggressive(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.bulk(request, queryset, "pause", PauseMode.AGGRESSIVE)
+    def pause_aggressive(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+        return self.confirmed_bulk(request, queryset, "pause_aggressive", "pause", PauseMode.AGGRESSIVE)
 
     @admin.action(description="Resume selected jobs", permissions=["change"])
-    def resume(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.bulk(request, queryset, "resume")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+        return self.confirmed_bulk(request, queryset, "resume", "resume")
 
     @admin.action(description="Cancel selected jobs", permissions=["change"])
-    def cancel(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        self.bulk(request, queryset, "cancel")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Job]) -> TemplateResponse | None:
+        return self.confirmed_bulk(request, queryset, "cancel", "cancel")
 
     @admin.action(description="Retry selected jobs", permissions=["change"])
     def retry(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         self.bulk(request, queryset, "retry")
+
+    def confirmed_bulk(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Job],
+        name: str,
+        action: str,
+        mode: str = PauseMode.GRACEFUL,
+    ) -> TemplateResponse | None:
+        """The confirmation page of bulk action ``name``; once confirmed, the action itself."""
+        error = ""
+        if confirmed(request):
+            try:
+                reason = posted_reason(request)
+            except InvalidValue as exc:
+                error = str(exc)
+            else:
+                self.bulk(request, queryset, action, mode, reason=reason)
+                return None  # back to the list, with the summary
+        button, note = CONFIRM[name]
+        done = JOB_ACTIONS[action] if action != "pause" else f"paused ({mode})"
+        rows = (
+            Selected(
+                f"Job {job.pk}: {job.name} ({job.status})",
+                reverse("admin:durable_jobs_job_change", args=[job.pk]),
+                job_blocker(job, action, mode) or "",
+            )
+            for job in queryset.only("id", "name", "status", "pause_requested").order_by("id")
+        )
+        title = f"{button}: the selected jobs will be {done}"
+        return confirmation_page(
+            self, request, rows, action=name, title=title, button=button, note=note, error=error
+        )
 
     def bulk(
         self,
@@ -138,19 +204,27 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
         queryset: QuerySet[Job],
         action: str,
         mode: str = PauseMode.GRACEFUL,
+        *,
+        reason: str = "",
     ) -> None:
-        """Apply ``action`` to the eligible rows one by one, through the public API."""
+        """Apply ``action`` to the eligible rows one by one, through the public API.
+
+        Each job changed gets an entry in its admin history, with the reason.
+        """
         by = request.user.get_username()
         changed, skipped = 0, []
+        done = JOB_ACTIONS[action] if action != "pause" else f"paused ({mode})"
         for job in queryset.only("id", "status", "pause_requested").order_by("id"):
             why_not = job_blocker(job, action, mode)
             if why_not is None:
                 try:
-                    run_job_action(job.pk, action, by=by, mode=mode)
+                    changed_job = run_job_action(job.pk, action, by=by, mode=mode, reason=reason)
                 except DurableJobsError as exc:  # it changed since the page was drawn
                     why_not = str(exc)
                 else:
                     changed += 1
+                    history = f"{done.capitalize()} from the jobs list" + (f": {reason}" if reason else "")
+                    self.log_change(request, changed_job, history)
                     continue
             skipped.append(why_not)
         level = messages.WARNING if skipped else messages.SUCCESS

@@ -2,7 +2,11 @@
 
 "Alive" is the one rule of ``Worker.objects.alive()`` / ``Worker.is_alive()``:
 not stopped, and a heartbeat newer than ``WORKER_DEAD_SECONDS``. Only live
-workers get buttons; a dead one's row may be deleted.
+workers get buttons; a dead one's row may be deleted. The bulk actions pause
+(graceful, aggressive) and resume the selected live workers after a
+confirmation page that asks for a reason (a pause keeps it in ``reason``).
+A worker's page shows its pool (threads or processes), its process pool's
+children and the handler threads it abandoned.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib import admin
-from django.contrib.admin.utils import unquote
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
 from django.db.models import OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -25,8 +30,20 @@ from django.utils.timesince import timesince
 from django_durable_jobs import pause_worker, resume_worker
 
 from ..conf import jobs_settings
-from ..models import Job, Worker
-from .common import ReadOnlyRowsAdmin, cut_reason, operate_url, operation, pause_or_resume
+from ..exceptions import DurableJobsError, InvalidValue
+from ..models import Job, PauseMode, Worker
+from .common import (
+    ReadOnlyRowsAdmin,
+    Selected,
+    confirmation_page,
+    confirmed,
+    cut_reason,
+    operate_url,
+    operation,
+    pause_or_resume,
+    posted_reason,
+    summary,
+)
 
 #: Up to this age a heartbeat is shown in seconds, then as Django's "timesince".
 SECONDS_SHOWN_UNTIL = 120
@@ -54,6 +71,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
         "pid",
         "queue_list",
         "concurrency",
+        "pool",
         "heartbeat",
         "running_jobs",
         "abandoned_threads",
@@ -64,14 +82,16 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
     #: Most recent heartbeat first, whatever the model's default ordering.
     ordering = ["-heartbeat_at"]
     search_fields = ["id", "host"]
-    actions = None
-    readonly_fields = ["queue_list", "heartbeat", "running_jobs", "pause_state"]
+    actions = ["pause_graceful", "pause_aggressive", "resume"]
+    readonly_fields = ["queue_list", "heartbeat", "running_jobs", "pause_state", "pool_children"]
     fields = [
         "id",
         "host",
         "pid",
         "queue_list",
         "concurrency",
+        "pool",
+        "pool_children",
         "started_at",
         "heartbeat",
         "stopped_at",
@@ -101,6 +121,125 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Worker | None = None) -> bool:
         return (obj is None or not obj.is_alive()) and super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6 passes action_location; Django 5.2 does not know the argument.
+        extra = {} if action_location is None else {"action_location": action_location}
+        actions = super().get_actions(request, **extra)
+        actions.pop("delete_selected", None)  # a live worker's row must stay
+        return actions
+
+    @admin.display(description="children")
+    def pool_children(self, worker: Worker) -> SafeString | str:
+        """The process pool's children: pid, the job each runs now, how many it ran."""
+        children = worker.children if isinstance(worker.children, list) else []
+        if not children:
+            return "-" if worker.pool != "process" else "none yet"
+        rows = []
+        for child in children:
+            child = child if isinstance(child, dict) else {}
+            job = child.get("job")
+            running = "idle"
+            if job:
+                url = reverse("admin:durable_jobs_job_change", args=[quote(job)])
+                running = format_html('<a href="{}">job {}</a>', url, job)
+            rows.append((child.get("pid", "?"), running, child.get("jobs", "?")))
+        head = "".join(f'<th scope="col">{title}</th>' for title in ("pid", "running", "jobs run"))
+        return format_html(
+            '<table class="djj-table djj-children"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+            SafeString(head),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+    # -- bulk actions (each asks first, see ``common.confirmation_page``)
+
+    @admin.action(description="Pause selected workers (graceful)", permissions=["change"])
+    def pause_graceful(self, request: HttpRequest, queryset: QuerySet[Worker]) -> TemplateResponse | None:
+        return self.confirmed_bulk(request, queryset, "pause_graceful", PauseMode.GRACEFUL)
+
+    @admin.action(description="Pause selected workers (aggressive)", permissions=["change"])
+    def pause_aggressive(self, request: HttpRequest, queryset: QuerySet[Worker]) -> TemplateResponse | None:
+        return self.confirmed_bulk(request, queryset, "pause_aggressive", PauseMode.AGGRESSIVE)
+
+    @admin.action(description="Resume selected workers", permissions=["change"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Worker]) -> TemplateResponse | None:
+        return self.confirmed_bulk(request, queryset, "resume")
+
+    def confirmed_bulk(
+        self, request: HttpRequest, queryset: QuerySet[Worker], name: str, mode: str = ""
+    ) -> TemplateResponse | None:
+        """The confirmation page of bulk action ``name``; once confirmed, the action itself."""
+        error = ""
+        if confirmed(request):
+            try:
+                reason = posted_reason(request)
+            except InvalidValue as exc:
+                error = str(exc)
+            else:
+                self.bulk(request, queryset, mode, reason)
+                return None
+        if mode:
+            button = "Pause now" if mode == PauseMode.AGGRESSIVE else "Pause"
+            note = (
+                "The workers claim nothing more; their running jobs go back to pending now."
+                if mode == PauseMode.AGGRESSIVE
+                else "The workers claim nothing more; their running jobs finish."
+            )
+            title = f"{button}: the selected workers will be paused ({mode})"
+        else:
+            button, note = "Resume", "The workers claim jobs again."
+            title = "Resume: the selected workers will claim again"
+        rows = (
+            Selected(
+                worker.pk,
+                reverse("admin:durable_jobs_worker_change", args=[quote(worker.pk)]),
+                self.blocker(worker, bool(mode)),
+            )
+            for worker in queryset.order_by("id")
+        )
+        return confirmation_page(
+            self, request, rows, action=name, title=title, button=button, note=note, error=error
+        )
+
+    @staticmethod
+    def blocker(worker: Worker, pause: bool) -> str:
+        """Why a bulk pause (or resume) skips ``worker``, or ""."""
+        if not worker.is_alive():
+            return f"worker {worker.pk!r} is not alive"
+        if pause and worker.paused:
+            return f"worker {worker.pk!r} is already paused"
+        if not pause and not worker.paused:
+            return f"worker {worker.pk!r} is not paused"
+        return ""
+
+    def bulk(self, request: HttpRequest, queryset: QuerySet[Worker], mode: str, reason: str) -> None:
+        """Pause (``mode``) or resume the live workers selected, one by one, through the public API."""
+        by = request.user.get_username()
+        changed, skipped = 0, []
+        for worker in queryset.order_by("id"):
+            why_not = self.blocker(worker, bool(mode))
+            if not why_not:
+                try:
+                    if mode:
+                        done = f"paused ({mode})"
+                        pause_worker(worker.pk, mode, by=by, reason=reason)
+                    else:
+                        done = "resumed"
+                        resume_worker(worker.pk, by=by)
+                except DurableJobsError as exc:  # it changed since the page was drawn
+                    why_not = str(exc)
+                else:
+                    changed += 1
+                    self.log_change(
+                        request,
+                        worker,
+                        f"{done.capitalize()} from the workers list" + (f": {reason}" if reason else ""),
+                    )
+                    continue
+            skipped.append(why_not)
+        level = messages.WARNING if skipped else messages.SUCCESS
+        done = f"paused ({mode})" if mode else "resumed"
+        self.message_user(request, summary(changed, "worker", done, skipped), level)
 
     @admin.display(description="queues")
     def queue_list(self, worker: Worker) -> str:

@@ -72,7 +72,8 @@ def redirected_to(response: HttpResponse) -> str:
 
 
 def bulk(client: Client, action: str, jobs: list[Job]) -> HttpResponse:
-    data = {"action": action, "_selected_action": [str(j.pk) for j in jobs]}
+    """Run a bulk action as its confirmation page posts it (see test_admin_confirm.py for the page)."""
+    data = {"action": action, "_selected_action": [str(j.pk) for j in jobs], "post": "yes"}
     return post(client, reverse(JOBS), data)
 
 
