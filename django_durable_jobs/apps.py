@@ -19,6 +19,9 @@ class DurableJobsConfig(AppConfig):
         from .storage import sqlite
 
         checks.register(check_settings)
+        from .metrics import check_metrics_library
+
+        checks.register(check_metrics_library, checks.Tags.urls)
         if not problems():  # else the checks report them; the first use raises
             sqlite.configure(jobs_settings.DATABASE)
         autodiscover_modules("jobs")

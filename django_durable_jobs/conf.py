@@ -105,6 +105,8 @@ class JobsSettings:
     STATS: bool = True
     #: How long statistics are kept: a timedelta or seconds (None: forever).
     STATS_RETENTION: timedelta | float | None = timedelta(days=14)
+    #: A secret that may read ``/metrics`` as ``Authorization: Bearer <token>`` (None: logged-in users).
+    METRICS_TOKEN: str | None = None
 
 
 #: Seconds settings are capped at a year: longer would overflow a datetime somewhere.
@@ -233,6 +235,9 @@ def _value_problem(key: str, value: Any, expected: str) -> Problem | None:
         message = period_problem(value, name, "statistics")
         hint = "A timedelta, a number of seconds, or None to keep statistics forever."
         return Problem("durable_jobs.E014", message, hint) if message else None
+    if key == "METRICS_TOKEN" and value is not None and (not isinstance(value, str) or len(value) < 16):
+        hint = "Generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+        return Problem("durable_jobs.E015", f"{name} must be None or a string of at least 16 chars.", hint)
     if key == "RETENTION":
         message = retention_problem(value, name)
         return Problem("durable_jobs.E013", message, _RETENTION_HINT) if message else None

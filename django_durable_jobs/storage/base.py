@@ -24,6 +24,7 @@ from django.utils import timezone
 from ..conf import jobs_settings
 from ..models import Checkpoint, FanOut, Job, JobTypeState, QueueState, Worker
 from .claims import Claims
+from .metrics import Metrics
 from .parking import Parking
 from .sql import from_json, placeholders
 from .stats import Stats
@@ -43,7 +44,7 @@ FINISH = "lease = NULL, lease_expires_at = NULL, pause_requested = NULL"
 UNCOUNT = "attempt = CASE WHEN attempt > 0 THEN attempt - 1 ELSE 0 END"
 
 
-class Engine(Claims, Stats, Parking):
+class Engine(Claims, Stats, Parking, Metrics):
     """Storage operations on the job tables of one database alias."""
 
     vendor = ""

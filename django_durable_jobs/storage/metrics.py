@@ -1,0 +1,64 @@
+"""Reads for ``/metrics`` that must not touch every finished job (internal).
+
+:class:`Metrics` is a base of :class:`~.base.Engine`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+
+#: (queue, {status: jobs}, oldest due ``run_after`` of its pending jobs or None)
+QueueRow = tuple[str, dict[str, int], datetime | None]
+
+
+class Metrics:
+    """Metrics reads, for :class:`~.base.Engine` (which defines the members used here)."""
+
+    tables: dict[str, str]
+    cursor: Any
+    now: Any
+
+    def queue_overview(self, statuses: Sequence[str]) -> list[QueueRow]:
+        """Every queue name of the job table, with its jobs in ``statuses`` counted, in one statement.
+
+        ``SELECT DISTINCT queue`` would read the whole ``(queue, status)``
+        index, an entry per job, finished ones included; here a skip scan
+        finds the names (a recursive query descends the index once per
+        queue), and correlated subqueries count each (queue, status) range of
+        the same index: a join would let the planner scan the table instead.
+        """
+        job = self.tables["job"]
+        now, now_params = self.now()
+        counts = ", ".join(
+            f"(SELECT COUNT(*) FROM {job} j WHERE j.queue = q.queue AND j.status = %s)" for _ in statuses
+        )
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"""WITH RECURSIVE queues(queue) AS (
+                        SELECT MIN(queue) FROM {job}
+                        UNION ALL
+                        SELECT (SELECT MIN(queue) FROM {job} WHERE queue > queues.queue)
+                        FROM queues WHERE queues.queue IS NOT NULL
+                    )
+                    SELECT q.queue, {counts},
+                        (SELECT MIN(run_after) FROM {job} j
+                         WHERE j.queue = q.queue AND j.status = 'pending' AND j.run_after <= {now})
+                    FROM queues q WHERE q.queue IS NOT NULL ORDER BY q.queue""",
+                [*statuses, *now_params],
+            )
+            return [
+                (row[0], dict(zip(statuses, row[1:-1], strict=True)), _moment(row[-1]))
+                for row in cursor.fetchall()
+            ]
+
+
+def _moment(value: Any) -> datetime | None:
+    """A datetime read by a raw statement (SQLite gives Django's UTC text)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)
+    return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
