@@ -32,6 +32,24 @@ def count(field: str, value: str, lo: int = 1, hi: int = 1000) -> int:
     return validation.integer(field, int(value), lo, hi)
 
 
+def choice(field: str, value: str, choices: tuple[str, ...]) -> str:
+    """One of ``choices``."""
+    if value not in choices:
+        raise InvalidValue(field, f"{validation.show(value)} is not one of: {', '.join(choices)}")
+    return value
+
+
+def seconds(field: str, value: str, lo: float = 0.0, hi: float = 3600.0) -> float:
+    """A number of seconds within ``lo..hi``, like ``5`` or ``0.5``."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise InvalidValue(field, f"{validation.show(value)} is not a number of seconds") from None
+    if not lo <= number <= hi:  # also refuses nan
+        raise InvalidValue(field, f"{value.strip()} s is outside {lo:g}..{hi:g} s")
+    return number
+
+
 def duration(field: str, value: str) -> timedelta:
     """``30s``, ``30m``, ``2h`` or ``1d``; zero is refused (a pause until now would not end)."""
     match = _DURATION.match(value.strip())

@@ -69,23 +69,35 @@ def resume_worker(worker_id: str, *, by: str = "") -> Worker:
 
 
 def register_worker(
-    worker_id: str, *, host: str, pid: int, queues: list[str], concurrency: int, paused: bool = False
+    worker_id: str,
+    *,
+    host: str,
+    pid: int,
+    queues: list[str],
+    concurrency: int,
+    paused: bool = False,
+    pool: str = "thread",
+    children: list[dict] | None = None,
 ) -> PauseMode | None:
     """Create or refresh the registry row of a starting worker; returns its pause mode (None: running).
 
     A restart under the same id keeps its pause. ``paused=True``
     (``runjobs --paused``) pauses it gracefully unless it is paused already.
+    ``pool`` is where its handlers run (``thread`` or ``process``) and
+    ``children`` its child processes (process pool).
     """
     validation.text("worker_id", worker_id, max_length=validation.WORKER_ID_LENGTH, required=True)
     for queue in queues:
         validation.queue_name(queue)
     using = storage.alias()
     now = timezone.now()
-    row, created = Worker.objects.using(using).get_or_create(
-        id=worker_id, defaults=dict(host=host, pid=pid, queues=queues, concurrency=concurrency)
+    fields = dict(
+        host=host, pid=pid, queues=queues, concurrency=concurrency, pool=pool, children=children or []
     )
+    row, created = Worker.objects.using(using).get_or_create(id=worker_id, defaults=fields)
     if not created:
-        row.host, row.pid, row.queues, row.concurrency = host, pid, queues, concurrency
+        for name, value in fields.items():
+            setattr(row, name, value)
         row.started_at, row.heartbeat_at, row.stopped_at = now, now, None
         row.save(using=using)
     if paused and not row.paused:
@@ -94,10 +106,11 @@ def register_worker(
     return PauseMode(row.pause_mode or PauseMode.GRACEFUL) if row.paused else None
 
 
-def heartbeat(worker_id: str, *, abandoned_threads: int = 0) -> None:
-    """The worker is alive: refresh its registry row."""
+def heartbeat(worker_id: str, *, abandoned_threads: int = 0, children: list[dict] | None = None) -> None:
+    """The worker is alive: refresh its registry row (and its children, if it has some)."""
+    extra = {} if children is None else {"children": children}
     Worker.objects.using(storage.alias()).filter(id=worker_id).update(
-        heartbeat_at=timezone.now(), abandoned_threads=abandoned_threads
+        heartbeat_at=timezone.now(), abandoned_threads=abandoned_threads, **extra
     )
 
 

@@ -29,6 +29,7 @@ from .executor import Executor
 from .health import Outage
 from .listener import Listener
 from .outcomes import release
+from .processes import ProcessExecutor, ProcessOptions
 from .slots import Slots
 from .writer import Writer
 
@@ -54,7 +55,9 @@ class Worker:
         scheduler: bool = False,
         burst: bool = False,
         paused: bool = False,
+        processes: ProcessOptions | None = None,
     ) -> None:
+        """``processes``: run handlers in child processes (``runjobs --pool process``), not threads."""
         if not pools:
             raise ValueError("a worker needs at least one pool of slots")
         self.pools = pools
@@ -82,7 +85,13 @@ class Worker:
         self._slots = Slots(pools, self._wake)
         self._writer = Writer(self.using, self._slots, self._wake, self.stats)
         threads = sum(p.concurrency for p in pools)
-        self._executor = Executor(self.id, self._slots, self._writer, self.stats, threads)
+        self.pool = "thread" if processes is None else "process"
+        self._processes = (
+            None
+            if processes is None
+            else ProcessExecutor(self.id, self._slots, self._writer, self.stats, threads, processes)
+        )
+        self._executor = self._processes or Executor(self.id, self._slots, self._writer, self.stats, threads)
         self._claimer = Claimer(
             self.id,
             self.using,
@@ -107,6 +116,7 @@ class Worker:
             interrupt=self._interrupt,
             abandon=self._abandon,
             abandoned=lambda: self._executor.abandoned,
+            children=self._children,
         )
 
     # ------------------------------------------------------------------ public control
@@ -152,7 +162,10 @@ class Worker:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: self.stop())
             signal.signal(signal.SIGINT, lambda *_: self.stop())
+        if self._processes is not None:
+            self._processes.start()  # pre-forked: the registry row lists the children
         if not self._register():
+            self._executor.shutdown()
             return
         writer = self._spawn(self._writer.run, "durable-writer")
         self._spawn(self._control.run, "durable-control")
@@ -194,6 +207,8 @@ class Worker:
                     queues=sorted({q for p in self.pools for q in (p.queues or [])}),
                     concurrency=sum(p.concurrency for p in self.pools),
                     paused=self._start_paused,
+                    pool=self.pool,
+                    children=self._children(),
                 )
             except DatabaseError as exc:
                 self._stopping.wait(outage.failed(exc))
@@ -226,6 +241,10 @@ class Worker:
         except DatabaseError:
             logger.exception("could not mark worker %s stopped", self.id)
         close_old_connections()
+
+    def _children(self) -> list[dict] | None:
+        """The process pool's children (pid, job, jobs run), for the registry row; None for threads."""
+        return None if self._processes is None else self._processes.children()
 
     @staticmethod
     def _wait(done: Callable[[], bool], timeout: float) -> None:

@@ -8,6 +8,8 @@ class DemoConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from . import pool_jobs  # noqa: F401 - the process pool tests' jobs
+
         if os.environ.get("DJJ_SIGNAL_LOG") == "1":
             from . import signal_log
 

@@ -12,8 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django_durable_jobs import validation
 from django_durable_jobs.conf import jobs_settings
 from django_durable_jobs.exceptions import InvalidValue
-from django_durable_jobs.management.arguments import count, refuse
+from django_durable_jobs.management.arguments import choice, count, refuse, seconds
 from django_durable_jobs.worker import Pool, Worker
+from django_durable_jobs.worker.processes import KILL_GRACE_SECONDS, ProcessOptions
 
 
 def queue_spec(value: str) -> tuple[str, int | None]:
@@ -38,6 +39,21 @@ def build_pools(specs: list[tuple[str, int | None]], concurrency: int) -> list[P
     return pools
 
 
+def process_options(options: dict[str, Any]) -> ProcessOptions | None:
+    """``--pool process`` and its options; None for the thread pool (which takes neither option)."""
+    pool = choice("--pool", options["pool"], ("thread", "process"))
+    max_jobs, grace = options["max_jobs_per_child"], options["kill_grace"]
+    if pool == "thread":
+        for name, value in (("--max-jobs-per-child", max_jobs), ("--kill-grace", grace)):
+            if value is not None:
+                raise InvalidValue(name, "only applies to --pool process")
+        return None
+    return ProcessOptions(
+        max_jobs_per_child=None if max_jobs is None else count("--max-jobs-per-child", max_jobs, 1, 10**9),
+        kill_grace=KILL_GRACE_SECONDS if grace is None else seconds("--kill-grace", grace, 0.0, 3600.0),
+    )
+
+
 class Command(BaseCommand):
     help = "Run a durable-jobs worker: claim and execute jobs until stopped (SIGTERM/SIGINT)."
 
@@ -60,6 +76,24 @@ class Command(BaseCommand):
         parser.add_argument("--burst", action="store_true", help="Exit when no runnable work is left.")
         parser.add_argument("--paused", action="store_true", help="Start paused (resume from the admin).")
         parser.add_argument("--worker-id", default=None, help="Registry id (default: host:pid:random).")
+        parser.add_argument(
+            "--pool",
+            default="thread",
+            metavar="thread|process",
+            help="Run handlers in threads (default) or in pre-forked child processes, one per slot.",
+        )
+        parser.add_argument(
+            "--max-jobs-per-child",
+            default=None,
+            metavar="N",
+            help="Process pool: replace a child after it ran N jobs (default: never).",
+        )
+        parser.add_argument(
+            "--kill-grace",
+            default=None,
+            metavar="SECONDS",
+            help=f"Process pool: seconds from SIGTERM to SIGKILL (default {KILL_GRACE_SECONDS:g}).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -74,6 +108,7 @@ class Command(BaseCommand):
                 validation.text(
                     "--worker-id", worker_id, max_length=validation.WORKER_ID_LENGTH, required=True
                 )
+            processes = process_options(options)
         except InvalidValue as exc:
             raise refuse(exc) from None
         pools = build_pools(specs, concurrency)
@@ -83,9 +118,10 @@ class Command(BaseCommand):
             scheduler=options["scheduler"],
             burst=options["burst"],
             paused=options["paused"],
+            processes=processes,
         )
         if options["verbosity"] >= 1:
-            self.stdout.write(f"worker {worker.id}: {', '.join(map(str, pools))}")
+            self.stdout.write(f"worker {worker.id}: {', '.join(map(str, pools))} ({worker.pool} pool)")
         worker.run()
         if options["verbosity"] >= 1:
             stats = worker.stats
