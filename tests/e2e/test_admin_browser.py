@@ -105,6 +105,7 @@ def test_bulk_pause_two_jobs_then_resume_one_from_its_page(admin_page: Page) -> 
         admin_page.check(f'input[name="_selected_action"][value="{job.pk}"]')
     admin_page.select_option('select[name="action"]', "pause_graceful")
     admin_page.click('button[name="index"]')
+    admin_page.get_by_role("button", name="Pause", exact=True).click()  # the confirmation page
     expect(messages(admin_page)).to_contain_text("2 jobs paused")
     assert [status_of(j) for j in (first, second, third)] == ["paused", "paused", "pending"]
     assert Job.objects.get(pk=first.pk).paused_by == "alice"
