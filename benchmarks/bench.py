@@ -13,6 +13,7 @@ See benchmarks/README.rst for what each figure means.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -104,6 +105,8 @@ class Config:
     competitor_n: int = 2000
     concurrency: int = 8
     async_commit: bool = False
+    #: DURABLE_JOBS['STATS'] of the workers (--stats off: what the per-minute statistics cost).
+    stats: bool = True
     keep: bool = False
     only: set[str] = field(default_factory=lambda: set(NAMES))
     profile_dir: Path | None = None
@@ -142,6 +145,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="PostgreSQL: synchronous_commit=off in every process (shows what the disk costs)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the worker logs directory")
+    parser.add_argument(
+        "--stats",
+        choices=("on", "off"),
+        default="on",
+        help="per-minute statistics in the workers (DURABLE_JOBS['STATS']); off shows what they cost",
+    )
     args = parser.parse_args(argv)
     only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = only - set(NAMES)
@@ -156,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         profile_dir=args.profile,
         async_commit=args.async_commit,
         keep=args.keep,
+        stats=args.stats == "on",
     )
     if args.jobs is not None:
         config.enqueue_n = config.bulk_n = config.drain_n = args.jobs
@@ -205,6 +215,9 @@ def base_env(config: Config, *, settings: str) -> dict[str, str]:
         "DJANGO_DEBUG": "0",
         "DJANGO_SETTINGS_MODULE": settings,
     }
+    if not config.stats:  # the settings read DJJ_EXTRA_SETTINGS into DURABLE_JOBS
+        extra = json.loads(os.environ.get("DJJ_EXTRA_SETTINGS") or "{}")
+        env["DJJ_EXTRA_SETTINGS"] = json.dumps({**extra, "STATS": False})
     if config.async_commit:  # libpq reads PGOPTIONS: every connection of every process
         env["PGOPTIONS"] = f"{os.environ.get('PGOPTIONS', '')} -c synchronous_commit=off".strip()
     return env
