@@ -190,3 +190,34 @@ def test_the_postgres_bulk_insert_writes_every_column_a_new_job_can_have() -> No
     empty_when_new |= {"progress_at"}
     inserted = {column for column, _, _ in INSERT_COLUMNS}
     assert inserted | constants | empty_when_new == {f.attname for f in Job._meta.concrete_fields}
+
+
+def test_a_bulk_enqueue_keeps_every_value_as_given() -> None:
+    """Big enough for PostgreSQL's COPY path, whose text format escapes by hand."""
+    odd = 'tab\there, line\nbreak, back\\slash, \\N, carriage\rreturn, é ☃ \U0001f600, quote"'
+    calls = [((odd, i), {}) for i in range(150)] + [((i, {"k": odd}), {}) for i in range(150)]
+    jobs = demo.record.enqueue_many([((f"{odd}{i}",), {}) for i in range(10)])
+    jobs += demo.ship.enqueue_many([(([odd, i, {"x": odd}],), {}) for i in range(250)])
+    jobs += demo.noop_per_key.enqueue_many([((), {"key": f"{odd}{i}"}) for i in range(250)])
+    later = timezone.now() + timedelta(hours=1)
+    jobs += demo.add.using(run_after=later, priority=-3, queue="q\\1").enqueue_many(calls)
+    rows = {row.pk: row for row in Job.objects.all()}
+    assert len(rows) == len(jobs) == 810
+    for job in jobs:
+        row = rows[job.pk]
+        assert (row.name, row.queue, row.priority, row.args, row.kwargs) == (
+            job.name,
+            job.queue,
+            job.priority,
+            job.args,
+            job.kwargs,
+        )
+        assert (row.run_after, row.delayed, row.status, row.held) == (
+            job.run_after,
+            job.delayed,
+            "pending",
+            False,
+        )
+        assert (row.concurrency_key, row.concurrency_limit) == (job.concurrency_key, job.concurrency_limit)
+    assert rows[jobs[-1].pk].delayed and rows[jobs[-1].pk].queue == "q\\1"
+    assert rows[jobs[260].pk].concurrency_key == f"{odd}0"
