@@ -220,4 +220,4 @@ def test_a_bulk_enqueue_keeps_every_value_as_given() -> None:
         )
         assert (row.concurrency_key, row.concurrency_limit) == (job.concurrency_key, job.concurrency_limit)
     assert rows[jobs[-1].pk].delayed and rows[jobs[-1].pk].queue == "q\\1"
-    assert rows[jobs[260].pk].concurrency_key == f"{odd}0"
+    assert rows[jobs[260].pk].concurrency_key == f"demo.noop_per_key|{odd}0"
