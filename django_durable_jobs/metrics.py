@@ -73,12 +73,17 @@ class FleetCollector:
         self.using = using
 
     def collect(self) -> Iterator[Any]:
-        rows = engine(self.using).queue_overview(UNFINISHED)
-        queues = [queue for queue, _, _ in rows]
-        yield from self._jobs(queues, rows)
-        yield from self._finished()
-        yield from self._workers()
-        yield from self._paused(queues)
+        store = engine(self.using)
+        with store.metrics_reads():
+            rows = store.queue_overview(UNFINISHED)
+            queues = [queue for queue, _, _ in rows]
+            families = [
+                *self._jobs(queues, rows),
+                *self._finished(),
+                *self._workers(),
+                *self._paused(queues),
+            ]
+        yield from families
 
     # ------------------------------------------------------------------ jobs
 

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,22 @@ class Metrics:
     tables: dict[str, str]
     cursor: Any
     now: Any
+    atomic: Any
+    vendor: str
+
+    @contextmanager
+    def metrics_reads(self) -> Iterator[None]:
+        """One transaction for a scrape's reads; on PostgreSQL without JIT compilation.
+
+        The planner's estimates for the per-queue subqueries and the rollup
+        sums cross ``jit_above_cost`` although they run in milliseconds, and
+        compiling them took longer (over 100 ms) than running them.
+        """
+        with self.atomic():
+            if self.vendor == "postgresql":
+                with self.cursor() as cursor:
+                    cursor.execute("SET LOCAL jit = off")
+            yield
 
     def queue_overview(self, statuses: Sequence[str]) -> list[QueueRow]:
         """Every queue name of the job table, with its jobs in ``statuses`` counted, in one statement.
