@@ -262,6 +262,9 @@ def insert_jobs(
             created_at="now() - interval '1 day'",
             run_after="now() - interval '1 day'",
         )
+    for column, value in (("snoozes", "0"), ("progress_message", "''"), ("held", "false")):
+        if has_column(conn, column):  # NOT NULL columns of later schemas
+            columns[column] = value
     if has_column(conn, "delayed"):
         columns["delayed"] = "%(delayed)s"
     elif delayed:

@@ -206,3 +206,20 @@ def test_aggressive_pause_cancels_an_async_handler_at_once(run_worker) -> None:
     wait_for(lambda: Job.objects.get(pk=follower.pk).status == Status.COMPLETED, timeout=10)
     assert worker.terminate(timeout=10) == 0, "nothing left running to wait for"
     assert Job.objects.get(pk=job.pk).status == Status.PAUSED
+
+
+def test_a_worker_holds_a_paused_queues_jobs_and_a_resume_lets_them_run(run_worker) -> None:
+    """Held rows (issue 12): out of the claim's index while paused, claimable again at resume."""
+    worker = run_worker("--concurrency", "2")
+    pause_queue("emails", by="alice")
+    jobs = [demo.add.using(queue="emails").enqueue(i, 1) for i in range(5)]
+    free = demo.add.enqueue(0, 0)
+    wait_for(lambda: Job.objects.filter(pk__in=[j.pk for j in jobs], held=True).count() == 5, timeout=15)
+    wait_for(lambda: Job.objects.get(pk=free.pk).status == Status.COMPLETED, timeout=15)
+    assert set(Job.objects.filter(pk__in=[j.pk for j in jobs]).values_list("status", flat=True)) == {
+        "pending"
+    }
+    resume_queue("emails")
+    assert not Job.objects.filter(pk__in=[j.pk for j in jobs], held=True).exists()  # released at commit
+    wait_for(lambda: Job.objects.filter(pk__in=[j.pk for j in jobs], status=Status.COMPLETED).count() == 5)
+    worker.terminate()
