@@ -110,11 +110,21 @@ def per_second(count: int, started: datetime | None, until: datetime | None) -> 
     """A rate made readable: "12.5/s", or per minute or hour when slower; "" if it cannot be told."""
     if started is None or until is None or (seconds := (until - started).total_seconds()) <= 0:
         return ""
-    rate = count / seconds
-    for unit, factor in (("s", 1), ("min", 60), ("h", 3600)):
-        if rate * factor >= 1 or unit == "h":
-            return f"{rate * factor:.3g}/{unit}"
-    return ""
+    rate, unit = count / seconds, "s"
+    if rate < 1:
+        rate, unit = rate * 60, "min"
+    if rate < 1:
+        rate, unit = rate * 60, "h"
+    return f"{rate:,.0f}/{unit}" if rate >= 100 else f"{rate:.3g}/{unit}"
+
+
+def duration(seconds: float) -> str:
+    """ "45 s", "12 min", "3 h"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:,.0f} h"
 
 
 def download_url(job: Job, field: str) -> str:
@@ -176,18 +186,18 @@ class JobPage(admin.ModelAdmin):
                 else job.progress_done,
             )
         rate = per_second(job.progress_done, job.started_at, job.progress_at)
-        left = ""
-        if job.status == Status.RUNNING and rate and job.progress_total is not None and job.progress_done:
-            seconds = (job.progress_total - job.progress_done) * (
-                job.progress_at - job.started_at
-            ).total_seconds()
-            left = f", about {seconds / job.progress_done:.0f} s to go"
-        age = (timezone.now() - job.progress_at).total_seconds()
+        running = job.status == Status.RUNNING
+        left = when = ""
+        if running and rate and job.progress_total is not None and job.progress_done:
+            per_item = (job.progress_at - job.started_at).total_seconds() / job.progress_done
+            left = f", about {duration((job.progress_total - job.progress_done) * per_item)} to go"
+        if running:
+            when = f" (reported {duration((timezone.now() - job.progress_at).total_seconds())} ago)"
         return format_html(
             '<div class="djj-progress-detail">{}'
             '<div class="djj-progress-numbers">{} done{}</div>'
             '<div class="djj-progress-message">{}</div>'
-            '<div class="djj-progress-rate">{}{}<span class="djj-quiet"> (reported {} s ago)</span></div>'
+            '<div class="djj-progress-rate">{}{}<span class="djj-quiet">{}</span></div>'
             "</div>",
             progress_bar(job),
             job.progress_done,
@@ -195,7 +205,7 @@ class JobPage(admin.ModelAdmin):
             job.progress_message,
             f"{rate} since it started" if rate else "",
             left,
-            f"{age:.0f}",
+            when,
         )
 
     @admin.display(description="args")
