@@ -1,15 +1,19 @@
 """The Dashboard page: throughput, wait times, queue depths, failures and busy slots.
 
 Charts read the per-minute statistics (``JobStat``, ``QueueSample``), never
-the job table's history, so a week of them stays cheap however many jobs
-ran; only the last errors of the top failing names and the running jobs per
-worker come from the live tables. A window (the last hour, 24 hours or 7
-days) is cut into at most ``MAX_POINTS`` buckets of whole minutes, aligned
-to the clock so that a refresh moves the chart instead of reshuffling it.
+the job table's history, so their cost grows with the statistics rows in
+the window (minutes x queues x job names), not with the jobs that ran; only
+the last errors of the top failing names and the running jobs per worker
+come from the live tables. A window (the last hour, 24 hours or 7 days) is
+cut into at most ``MAX_POINTS`` buckets of whole minutes, aligned to the
+clock so that a refresh moves the chart instead of reshuffling it; the
+database sums each bucket (histograms index by index), so what reaches
+Python is one row per minute, or per hour for the week.
 
-The charts are inline SVG drawn by ``charts``; the page refreshes them every
-``REFRESH_SECONDS`` with a few lines of inline JavaScript that fetch the same
-view with ``?fragment=1`` and swap the charts' HTML (no reload, no library).
+The charts are inline SVG drawn by ``charts``; the page refreshes them
+every few seconds (``TimeWindow.refresh_seconds``) with a few lines of
+inline JavaScript that fetch the same view with ``?fragment=1`` and swap
+the charts' HTML (no reload, no library).
 The page is registered over ``JobStat`` and shown to whoever may view jobs
 (``view_job``), whatever the permissions of ``JobStat`` itself.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,8 +30,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
-from django.db.models.functions import Left
+from django.db.models import BigIntegerField, F, Max, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Left, TruncHour
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -50,8 +55,6 @@ from .pause_pages import jobs_list_url
 MAX_POINTS = 300
 #: Bucket sizes a window may use, in minutes (the smallest that fits ``MAX_POINTS``).
 STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 240)
-#: How often the page fetches fresh charts.
-REFRESH_SECONDS = 5
 #: How many failing job names the page lists, and how many queues the depth chart draws.
 TOP_FAILING = 10
 MAX_QUEUES_DRAWN = len(PALETTE)
@@ -64,6 +67,8 @@ class TimeWindow:
     key: str
     label: str
     minutes: int
+    #: How often the page fetches fresh charts: a longer window moves slower and costs more to read.
+    refresh_seconds: int = 5
 
     @property
     def step(self) -> int:
@@ -79,8 +84,8 @@ WINDOWS = {
     w.key: w
     for w in (
         TimeWindow("1h", "Last hour", 60),
-        TimeWindow("24h", "Last 24 hours", 1440),
-        TimeWindow("7d", "Last 7 days", 7 * 1440),
+        TimeWindow("24h", "Last 24 hours", 1440, refresh_seconds=15),
+        TimeWindow("7d", "Last 7 days", 7 * 1440, refresh_seconds=30),
     )
 }
 DEFAULT_WINDOW = "1h"
@@ -138,55 +143,60 @@ def in_window(rows: Any, timeline: Timeline) -> Any:
     return rows.filter(minute__gte=timeline.start, minute__lt=timeline.end)
 
 
-def throughput(using: str, timeline: Timeline) -> dict[str, list[float | None]]:
-    """``{"completed": [...], "failed": [...]}``: jobs that finished so, per bucket.
+def period(timeline: Timeline) -> Any:
+    """What the queries group rows by: the hour when a bucket is whole hours, else the minute.
+
+    A week of hourly buckets is then 168 groups from the database, not 10,080
+    minutes (buckets of whole hours start on the hour, as ``TruncHour`` does).
+    """
+    return TruncHour("minute", tzinfo=UTC) if timeline.step % 60 == 0 else F("minute")
+
+
+@dataclass
+class Outcomes:
+    """Per bucket: jobs completed and failed, and the wait histogram (``stats.WAIT_BUCKETS`` counts)."""
+
+    completed: list[float | None]
+    failed: list[float | None]
+    waits: list[list[int]]
+
+    def wait_percentiles(self, q: float) -> list[float | None]:
+        """The ``q`` quantile of the wait per bucket (``stats.percentile``; None: no wait measured)."""
+        return [stats.percentile(counts, q, stats.WAIT_BUCKETS) for counts in self.waits]
+
+
+def outcomes(using: str, timeline: Timeline) -> Outcomes:
+    """The window's outcomes, summed per bucket by the database (histograms index by index).
 
     A bucket without outcomes is 0, unless the window has no statistics at
     all (nothing ran, or ``STATS`` is off): then every bucket is a gap, and
     the chart says "no data" instead of drawing a flat line.
     """
+    size = len(stats.WAIT_BUCKETS) + 1
+    histogram = {f"wait_{i}": Sum(Cast(KT(f"wait_buckets__{i}"), BigIntegerField())) for i in range(size)}
     rows = (
         in_window(JobStat.objects.using(using), timeline)
-        .values("minute")
-        .annotate(completed=Sum("completed"), failed=Sum("failed"))
+        .annotate(period=period(timeline))
+        .values("period")
+        .annotate(completed=Sum("completed"), failed=Sum("failed"), **histogram)
         .order_by()
     )
-    totals: dict[str, list[float | None]] = {"completed": [], "failed": []}
+    found = Outcomes([], [], [[0] * size for _ in range(timeline.count)])
     for row in rows:
-        index = timeline.index(row["minute"])
+        index = timeline.index(row["period"])
         if index is None:
             continue
-        for key, values in totals.items():
+        for key in ("completed", "failed"):
+            values = getattr(found, key)
             if not values:
                 values.extend([0] * timeline.count)
             values[index] = (values[index] or 0) + (row[key] or 0)
-    return {key: values or [None] * timeline.count for key, values in totals.items()}
-
-
-def add_counts(total: list[int], counts: Sequence[int]) -> None:
-    """Add ``counts`` to ``total`` element by element."""
-    for i, count in enumerate(counts):
-        total[i] += int(count)
-
-
-def wait_percentiles(
-    using: str, timeline: Timeline, quantiles: Iterable[float]
-) -> dict[float, list[float | None]]:
-    """``{q: [seconds or None per bucket]}``: estimated from the summed wait histograms.
-
-    The histograms of a bucket's rows are added up, then read with
-    ``stats.percentile``. Rows whose histogram does not have one count per
-    bound of ``stats.WAIT_BUCKETS`` (plus the overflow) were written with
-    other bounds and are left out rather than misread.
-    """
-    size = len(stats.WAIT_BUCKETS) + 1
-    summed = [[0] * size for _ in range(timeline.count)]
-    rows = in_window(JobStat.objects.using(using), timeline).filter(wait_count__gt=0)
-    for minute, buckets in rows.values_list("minute", "wait_buckets").iterator():
-        index = timeline.index(minute)
-        if index is not None and isinstance(buckets, list) and len(buckets) == size:
-            add_counts(summed[index], buckets)
-    return {q: [stats.percentile(counts, q, stats.WAIT_BUCKETS) for counts in summed] for q in quantiles}
+        counts = found.waits[index]
+        for i in range(size):
+            counts[i] += row[f"wait_{i}"] or 0
+    found.completed = found.completed or [None] * timeline.count
+    found.failed = found.failed or [None] * timeline.count
+    return found
 
 
 def queue_depths(using: str, timeline: Timeline) -> dict[str, list[float | None]]:
@@ -196,8 +206,15 @@ def queue_depths(using: str, timeline: Timeline) -> dict[str, list[float | None]
     Only the ``MAX_QUEUES_DRAWN`` queues with the highest peaks are kept.
     """
     depths: dict[str, list[float | None]] = defaultdict(lambda: [None] * timeline.count)
-    rows = in_window(QueueSample.objects.using(using), timeline).values_list("minute", "queue", "pending")
-    for minute, queue, pending in rows.iterator():
+    rows = (
+        in_window(QueueSample.objects.using(using), timeline)
+        .annotate(period=period(timeline))
+        .values("period", "queue")
+        .annotate(peak=Max("pending"))
+        .values_list("period", "queue", "peak")
+        .order_by()
+    )
+    for minute, queue, pending in rows:
         index = timeline.index(minute)
         if index is not None:
             values = depths[queue]
@@ -263,8 +280,9 @@ def dashboard_charts(using: str, window: TimeWindow, now: datetime | None = None
     timeline = Timeline.ending_at(now, window)
     labels = timeline.labels()
     per = step_name(timeline.step)
-    done = throughput(using, timeline)
-    waits = wait_percentiles(using, timeline, (0.5, 0.95))
+    found = outcomes(using, timeline)
+    done = {"completed": found.completed, "failed": found.failed}
+    waits = {q: found.wait_percentiles(q) for q in (0.5, 0.95)}
     divisor, unit = seconds_unit(waits[0.95])
     depths = queue_depths(using, timeline)
     svg: dict[str, SafeString] = {
@@ -358,7 +376,7 @@ class DashboardAdmin(JobTablesAdmin):
         context = {
             **dashboard_charts(jobs_settings.DATABASE, window),
             "fragment_url": f"{url}?window={window.key}&fragment=1",
-            "refresh_seconds": REFRESH_SECONDS,
+            "refresh_seconds": window.refresh_seconds,
         }
         if fragment:
             return TemplateResponse(request, self.fragment_template, context)

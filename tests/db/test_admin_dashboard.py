@@ -191,6 +191,8 @@ def test_wait_percentiles_are_read_from_the_histograms(admin_client: Client) -> 
     p50, p95 = lines["p50"][-6], lines["p95"][-6]
     assert 0.1 < p50 <= 0.25 and 30 < p95 <= 60
     assert lines["p50"].count(None) == 59  # no waits measured: gaps, not zeros
+    week = series(charts_of(dashboard(admin_client, window="7d"))["wait"])  # summed per hour
+    assert [0.1 < v <= 0.25 for v in week["p50"] if v is not None] == [True]
 
 
 def test_short_waits_are_shown_in_milliseconds(admin_client: Client) -> None:
@@ -209,6 +211,8 @@ def test_queue_depth_takes_the_highest_sample_of_each_step(admin_client: Client)
     assert max(v for v in depth["emails"] if v is not None) == 9
     assert sum(v is not None for v in depth["emails"]) in (1, 2)  # three minutes, one or two 5-minute steps
     assert sum(v is not None for v in depth["default"]) == 1
+    week = series(charts_of(dashboard(admin_client, window="7d"))["depth"])
+    assert [v for v in week["emails"] if v is not None] in ([9], [4, 9], [9, 2])  # per hour
 
 
 def test_top_failing_names_with_their_last_error(admin_client: Client) -> None:
@@ -250,6 +254,8 @@ def test_the_fragment_is_the_charts_alone(admin_client: Client) -> None:
     stat(5, completed=2)
     page = dashboard(admin_client, window="24h").content.decode()
     assert 'data-fragment-url="/admin/durable_jobs/jobstat/?window=24h&amp;fragment=1"' in page
+    assert 'data-refresh-seconds="15"' in page  # a day moves slower than an hour
+    assert 'data-refresh-seconds="5"' in dashboard(admin_client).content.decode()
     assert "<script>" in page
 
     fragment = dashboard(admin_client, window="24h", fragment="1")
