@@ -8,7 +8,7 @@ claim after it sees the paused row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -17,7 +17,9 @@ from django.db import connections
 
 from ..conf import jobs_settings
 from ..models import Job
+from ..stats import Rollup
 from .base import Engine
+from .stats import SUMMED
 
 WORK_CHANNEL = "durable_jobs_work"
 CONTROL_CHANNEL = "durable_jobs_control"
@@ -85,6 +87,7 @@ class PostgresEngine(Engine):
     vendor = "postgresql"
     row_lock = " FOR NO KEY UPDATE"
     claim_lock = " FOR UPDATE SKIP LOCKED"
+    one_trip = True
 
     def now(self) -> tuple[str, list[Any]]:
         return "now()", []
@@ -247,6 +250,13 @@ class PostgresEngine(Engine):
         )
 
     json_param = "%s::jsonb"
+    casts = {
+        "minute": "::timestamptz",
+        **dict.fromkeys(("queue", "name"), "::text"),
+        **dict.fromkeys(SUMMED, "::integer"),
+        **dict.fromkeys(("run_seconds_sum", "wait_seconds_sum", "run_seconds_max"), "::float8"),
+        **dict.fromkeys(("wait_buckets", "run_buckets"), "::jsonb"),
+    }
 
     def merge_buckets(self, column: str) -> str:
         return (
@@ -292,6 +302,28 @@ class PostgresEngine(Engine):
 
     def complete_many(self, items: list[tuple[int, str, Any]]) -> set[int]:
         """One statement for the whole batch."""
+        with self.cursor() as cursor:
+            cursor.execute(*self._complete_sql(items))
+            return {row[0] for row in cursor.fetchall()}
+
+    def complete_many_counted(
+        self, items: list[tuple[int, str, Any]], rollups: Sequence[Rollup]
+    ) -> tuple[set[int], bool]:
+        """The completions and their rollups in one statement: a round trip less per batch.
+
+        The upsert adds nothing unless every completion was owned.
+        """
+        if not rollups:
+            return self.complete_many(items), False
+        update, params = self._complete_sql(items)
+        upsert, upsert_params = self.upsert_sql(rollups, where="(SELECT count(*) FROM done) = %s")
+        sql = f"WITH done AS ({update}), counted AS ({upsert}) SELECT id FROM done"
+        with self.cursor() as cursor:
+            cursor.execute(sql, [*params, *upsert_params, len(items)])
+            owned = {row[0] for row in cursor.fetchall()}
+        return owned, len(owned) == len(items)
+
+    def _complete_sql(self, items: list[tuple[int, str, Any]]) -> tuple[str, list[Any]]:
         sql = f"""UPDATE {self.tables["job"]} AS j SET status = 'completed', result = v.result::jsonb,
                       lease = NULL, lease_expires_at = NULL, pause_requested = NULL,
                       paused_at = NULL, paused_by = '', pause_reason = '', pause_mode = '',
@@ -300,7 +332,4 @@ class PostgresEngine(Engine):
                                unnest(%s::text[]) AS result) AS v
                   WHERE j.id = v.id AND j.lease = v.lease
                   RETURNING j.id"""
-        params = [[i[0] for i in items], [i[1] for i in items], [json.dumps(i[2]) for i in items]]
-        with self.cursor() as cursor:
-            cursor.execute(sql, params)
-            return {row[0] for row in cursor.fetchall()}
+        return sql, [[i[0] for i in items], [i[1] for i in items], [json.dumps(i[2]) for i in items]]

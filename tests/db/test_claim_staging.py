@@ -100,3 +100,19 @@ def test_a_worker_stages_at_most_every_stage_every_seconds(monkeypatch: pytest.M
     for _ in range(3):
         claim()
     assert calls == [1]
+
+
+@pytest.mark.postgres_only
+def test_a_claim_outside_a_transaction_is_one_round_trip(django_assert_num_queries, monkeypatch) -> None:
+    """Lock, staging and update go as one multi-statement query: one implicit transaction.
+
+    (Unless it also looks for jobs under a concurrency or rate limit: at most
+    every ``LIMITED_RECHECK`` seconds while none is waiting.)
+    """
+    import time
+
+    monkeypatch.setattr(engine("default"), "_no_limited_until", time.monotonic() + 60)
+    jobs = [demo.add.enqueue(i, 0) for i in range(3)]
+    with django_assert_num_queries(1):
+        assert claim() == [j.pk for j in jobs]
+    assert set(Job.objects.values_list("status", flat=True)) == {Status.RUNNING}
