@@ -41,7 +41,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.safestring import SafeString, mark_safe
 
-from .. import stats
+from .. import stats, validation
 from ..conf import jobs_settings
 from ..models import Job, JobStat, QueueSample, Worker
 from ..statuses import Status
@@ -365,7 +365,7 @@ class DashboardAdmin(JobTablesAdmin):
         window = WINDOWS.get(key)
         if window is None:
             choices = ", ".join(WINDOWS)
-            error = f"window {key!r} is not one of {choices}"
+            error = f"window {validation.show(key)} is not one of {choices}"
             if fragment:
                 return HttpResponseBadRequest(error, content_type="text/plain; charset=utf-8")
             self.message_user(

@@ -168,6 +168,8 @@ def test_an_unknown_window_is_refused_with_a_message(admin_client: Client) -> No
     fragment = admin_client.get(reverse(DASHBOARD), {"window": "x\x00", "fragment": "1"})
     assert fragment.status_code == 400
     assert fragment.content.decode() == "window 'x\\x00' is not one of 1h, 24h, 7d"
+    long = admin_client.get(reverse(DASHBOARD), {"window": "7" * 10_000, "fragment": "1"})
+    assert long.status_code == 400 and "(10,000 characters) is not one of" in long.content.decode()
 
 
 # --------------------------------------------------------------------------- charts
