@@ -115,8 +115,8 @@ def heartbeat(worker_id: str, *, abandoned_threads: int = 0, children: list[dict
 
 
 def mark_stopped(worker_id: str) -> None:
-    """The worker exited cleanly (its row stays, for the admin's history)."""
-    Worker.objects.using(storage.alias()).filter(id=worker_id).update(stopped_at=timezone.now())
+    """The worker exited cleanly (its row stays, for the admin's history; its children are gone)."""
+    Worker.objects.using(storage.alias()).filter(id=worker_id).update(stopped_at=timezone.now(), children=[])
 
 
 def worker_pause_state(worker_id: str) -> PauseMode | None:

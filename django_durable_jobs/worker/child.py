@@ -168,6 +168,10 @@ def _on_interrupt(signum: int, frame: Any) -> None:
         raise JobInterrupted("interrupted by the worker")
 
 
+#: The fields a JobContext is built from (not its private state: a lock does not pickle).
+_FIELDS = tuple(f.name for f in fields(JobContext) if f.init)
+
+
 def job_message(ctx: JobContext) -> dict[str, Any]:
     """What the worker sends a child: the context's fields, to build it again on the other side."""
-    return {f.name: getattr(ctx, f.name) for f in fields(ctx) if f.init}
+    return {name: getattr(ctx, name) for name in _FIELDS}

@@ -290,6 +290,9 @@ class Worker:
 
     def _abandon(self, execution: Execution) -> None:
         """The handler ignored its interruption for too long (blocked in C): free its slot."""
+        if self._processes is not None:  # a process is killed, not abandoned: its pipeline ends the job
+            self._processes.abandon(execution)
+            return
         self._executor.abandon(execution)
         if execution.timed_out():  # its job is still ours: the attempt fails
             self._slots.delivered(execution)

@@ -35,6 +35,7 @@ import json
 import logging
 import multiprocessing
 import os
+import selectors
 import signal
 import sys
 import threading
@@ -110,6 +111,20 @@ class Child:
         self.jobs = 0
         #: Its end of the pipe closed: it exited (its pid may be reused once it is reaped).
         self.dead = False
+        #: Readable when it replies or dies (or its fork server dies): built once, polled per job.
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(conn, selectors.EVENT_READ)
+        self.selector.register(process.sentinel, selectors.EVENT_READ)
+
+    def ready(self, timeout: float) -> tuple[bool, bool]:
+        """Wait up to ``timeout`` seconds: (the pipe is readable, the sentinel alone is)."""
+        ready = {key.fileobj for key, _ in self.selector.select(timeout)}
+        replied = self.conn in ready
+        return replied, bool(ready) and not replied
+
+    def forget_sentinel(self) -> None:
+        """The fork server died (the child did not): stop watching its socket."""
+        self.selector.unregister(self.process.sentinel)
 
     def entry(self) -> dict[str, Any]:
         """Its entry in the worker registry row's ``children``."""
@@ -133,6 +148,7 @@ class Child:
             self.conn.send(None)
         except OSError:
             pass
+        self.selector.close()
         self.conn.close()
 
 
@@ -153,19 +169,27 @@ class Children:
         self._retired: list[Child] = []
 
     def start(self) -> None:
-        """Pre-fork one child per slot."""
-        for _ in range(self.size - len(self._live)):
-            child = self._spawn()
+        """Pre-fork one child per slot (all started at once, then each awaited)."""
+        launched = [self._launch() for _ in range(self.size - len(self._live))]
+        for process, conn in launched:
+            child = self._ready(process, conn)
             with self._lock:
                 self._idle.append(child)
 
     def _spawn(self) -> Child:
+        return self._ready(*self._launch())
+
+    def _launch(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
         conn, child_end = self._context.Pipe()
         process = self._context.Process(
             target=child_loop.main, args=(child_end, self._alive), name="durable-child", daemon=False
         )
         process.start()
         child_end.close()
+        return process, conn
+
+    def _ready(self, process: multiprocessing.process.BaseProcess, conn: Connection) -> Child:
+        """The child once it says it is ready; ChildStartError if it dies (or hangs) first."""
         wait([conn, process.sentinel], START_SECONDS)
         try:
             _, pid = conn.recv() if conn.poll() else (None, None)
@@ -253,9 +277,17 @@ class ProcessExecutor(Executor):
         return self._children.entries()
 
     def abandon(self, execution: Execution) -> None:
-        """The handler outlived ``INTERRUPT_GRACE_SECONDS`` after its interruption: kill its child."""
+        """The handler outlived ``INTERRUPT_GRACE_SECONDS`` after its interruption: kill its child now.
+
+        Its pipeline thread then sees the child die and ends the execution as usual.
+        """
         found = self._children.running(execution.ctx.id)
-        if found is not None:
+        if found is not None and not found.dead:
+            logger.warning(
+                "job %s: child %s did not stop within INTERRUPT_GRACE_SECONDS of its interruption: SIGKILL",
+                execution.ctx.id,
+                found.pid,
+            )
             found.send_signal(signal.SIGKILL)
 
     @property
@@ -309,18 +341,17 @@ class ProcessExecutor(Executor):
         Also says whether the child was signalled: it is not reused then.
         """
         interrupted_at = terminated_at = None
-        watched = [child.conn, child.process.sentinel]
         while True:
-            ready = wait(watched, POLL_SECONDS)
-            if child.conn in ready:
+            replied, server_died = child.ready(POLL_SECONDS)
+            if replied:
                 try:
                     return child.conn.recv(), interrupted_at is not None
                 except (EOFError, OSError):  # only the child held the other end: it is gone
                     child.dead = True
                     return ("died", child.exit_code()), True
-            if ready:  # the sentinel alone: the fork server died, the child did not
+            if server_died:  # the sentinel alone: the fork server died, the child did not
                 logger.warning("the process pool's fork server died; child %s goes on", child.pid)
-                watched = [child.conn]
+                child.forget_sentinel()
             if execution.ctx.interrupted is None:
                 continue
             now = time.monotonic()

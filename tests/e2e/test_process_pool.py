@@ -42,10 +42,9 @@ def status(job: Job) -> str:
 def test_sync_and_async_handlers_run_in_child_processes(run_worker) -> None:
     jobs = [pool.pid.enqueue() for _ in range(4)] + [pool.apid.enqueue() for _ in range(2)]
     add = demo.add.enqueue(2, 3)
-    worker = run_worker("--pool", "process", "--concurrency", "2", "--burst")
-    assert worker.wait(timeout=60) == 0, worker.output()
+    worker = run_worker("--pool", "process", "--concurrency", "2")
+    wait_for(lambda: all(status(j) == Status.COMPLETED for j in [*jobs, add]), timeout=60)
     rows = [Job.objects.get(pk=j.pk) for j in jobs]
-    assert [r.status for r in rows] == [Status.COMPLETED] * 6
     assert Job.objects.get(pk=add.pk).result == 5
     pids = {r.result for r in rows}
     assert worker.pid not in pids, "the handlers ran in the worker's own process"
@@ -53,6 +52,9 @@ def test_sync_and_async_handlers_run_in_child_processes(run_worker) -> None:
     assert registry.pool == "process"
     children = {entry["pid"] for entry in registry.children}
     assert len(children) == 2 and pids <= children, (pids, registry.children)
+    assert worker.terminate(timeout=20) == 0
+    registry.refresh_from_db()
+    assert registry.stopped_at is not None and registry.children == []
 
 
 def test_aggressive_pause_stops_a_long_sleep_within_a_second(run_worker, tmp_path: Path) -> None:
@@ -71,6 +73,17 @@ def test_aggressive_pause_stops_a_long_sleep_within_a_second(run_worker, tmp_pat
     wait_for(lambda: status(follower) == Status.COMPLETED, timeout=15)
     assert Job.objects.get(pk=follower.pk).result != child, "a fresh child took the slot"
     wait_for(lambda: not alive(child), timeout=5)
+    assert worker.terminate(timeout=20) == 0
+
+
+def test_aggressive_pause_cancels_an_async_handler_in_its_child(run_worker) -> None:
+    job = demo.async_sleep.enqueue(600.0)
+    worker = run_worker("--pool", "process", "--concurrency", "1")
+    wait_for(lambda: status(job) == Status.RUNNING, timeout=30)
+    pause_job(job.pk, mode=PauseMode.AGGRESSIVE)
+    follower = pool.apid.enqueue()
+    wait_for(lambda: status(follower) == Status.COMPLETED, timeout=15)
+    assert status(job) == Status.PAUSED
     assert worker.terminate(timeout=20) == 0
 
 
@@ -99,6 +112,9 @@ def test_a_child_killed_by_sigkill_fails_only_its_attempt(run_worker) -> None:
     assert "died: killed by SIGKILL" in row.last_error.splitlines()[0], row.last_error[:300]
     wait_for(lambda: all(status(j) == Status.COMPLETED for j in others), timeout=15)
     assert worker.proc.poll() is None, "the worker survived its child"
+    # Heartbeats keep the registry's children current: the dead one is gone, the other 4 runs counted.
+    jobs_run = lambda: sum(c["jobs"] for c in WorkerRow.objects.get(pid=worker.pid).children)  # noqa: E731
+    wait_for(lambda: jobs_run() == 4, timeout=10)
     assert worker.terminate(timeout=20) == 0
 
 
