@@ -84,15 +84,21 @@ def paused_job_types() -> list[str]:
     return _paused(JobTypeState)
 
 
+#: Rows one call of :func:`hold_paused_rows` holds at most: a worker's control
+#: loop holds a big backlog over several ticks, never missing a heartbeat.
+HOLD_PER_CALL = 20_000
+
+
 def hold_paused_rows(queues: set[str], names: set[str]) -> int:
-    """Take the ready rows of these paused queues and job types out of the claim's index.
+    """Take up to :data:`HOLD_PER_CALL` ready rows of these paused queues and job types
+    out of the claim's index; returns how many (as many: call again).
 
     Workers call it when the pause state they read changes, and on every
     housekeeping pass (see :mod:`django_durable_jobs.storage.parking`).
     """
     if not queues and not names:
         return 0
-    return engine(storage.alias()).hold_paused(sorted(queues), sorted(names))
+    return engine(storage.alias()).hold_paused(sorted(queues), sorted(names), HOLD_PER_CALL)
 
 
 def release_stray_rows() -> set[str]:

@@ -35,7 +35,7 @@ class Parking:
     atomic: Any
     cursor: Any
 
-    #: Rows one short transaction holds or releases at most.
+    #: Rows one short transaction holds or releases at most (SQLite: see its engine).
     HOLD_BATCH = 10_000
 
     def paused_sql(self) -> str:
@@ -45,39 +45,41 @@ class Parking:
             f" OR name IN (SELECT name FROM {self.tables['job_type']} WHERE paused))"
         )
 
-    def hold_paused(self, queues: Sequence[str], names: Sequence[str]) -> int:
-        """Hold the ready rows of these paused queues and job types; returns how many.
+    def hold_paused(self, queues: Sequence[str], names: Sequence[str], limit: int) -> int:
+        """Hold up to ``limit`` ready rows of these paused queues and job types; returns how many.
 
-        Reads the ready rows through the claim's own indexes (so a pass that
-        finds nothing costs an index probe per queue), and holds them in
-        transactions of at most :attr:`HOLD_BATCH` rows, each re-checking
-        that the queue or job type is still paused.
+        Reads the ready rows' ids once, through the claim's own indexes (so a
+        pass that finds nothing costs an index probe per queue), then holds
+        them in transactions of at most :attr:`HOLD_BATCH` rows, each
+        re-checking that the row is still ready and its queue or job type
+        still paused.
         """
         job = self.tables["job"]
-        held = 0
-        for column, keys in (("queue", queues), ("name", names)):
-            if not keys:
-                continue
-            keys_in = f"{column} IN ({placeholders(keys)})"
-            ready = f"SELECT id FROM {job} WHERE status = 'pending' AND NOT delayed AND {keys_in}"
-            while True:
-                with self.atomic(), self.cursor() as cursor:
-                    # Two halves, one per ready index (see Job.Meta), so neither
-                    # walks the rows already held.
+        ids: list[int] = []
+        with self.cursor() as cursor:
+            for column, keys in (("queue", queues), ("name", names)):
+                if keys:
+                    ready = f"""SELECT id FROM {job} WHERE status = 'pending' AND NOT delayed
+                                AND {column} IN ({placeholders(keys)})"""
+                    # Two halves, one per ready index (see Job.Meta).
                     cursor.execute(
-                        f"""UPDATE {job} SET held = TRUE, delayed = TRUE WHERE id IN (
-                                SELECT id FROM (
-                                    {ready} AND concurrency_key IS NULL AND rate_key IS NULL
-                                    UNION ALL
-                                    {ready} AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
-                                ) AS r LIMIT {int(self.HOLD_BATCH)})
-                            AND status = 'pending' AND {self.paused_sql()}""",
-                        [*keys, *keys],
+                        f"""SELECT id FROM (
+                                {ready} AND concurrency_key IS NULL AND rate_key IS NULL UNION ALL
+                                {ready} AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
+                            ) AS r LIMIT %s""",
+                        [*keys, *keys, limit - len(ids)],
                     )
-                    count = cursor.rowcount
-                held += count
-                if count < self.HOLD_BATCH:
-                    break
+                    ids += [row[0] for row in cursor.fetchall()]
+        held = 0
+        for start in range(0, len(ids), self.HOLD_BATCH):
+            batch = ids[start : start + self.HOLD_BATCH]
+            with self.atomic(), self.cursor() as cursor:
+                cursor.execute(
+                    f"""UPDATE {job} SET held = TRUE, delayed = TRUE WHERE id IN ({placeholders(batch)})
+                        AND status = 'pending' AND NOT delayed AND {self.paused_sql()}""",
+                    batch,
+                )
+                held += cursor.rowcount
         return held
 
     def held_pairs(self) -> list[tuple[str, str]]:

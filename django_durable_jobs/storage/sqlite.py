@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from .base import Engine
 from .sql import placeholders
-from .sql import placeholders
 
 #: Set on the job database's SQLite connection unless the project chose
 #: otherwise: WAL lets readers run beside the one writer, the busy timeout
@@ -26,6 +25,8 @@ PRAGMAS = "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout
 
 class SQLiteEngine(Engine):
     vendor = "sqlite"
+    #: Ids one holding statement names at most: SQLite caps the parameters of a statement.
+    HOLD_BATCH = 500
 
     def now(self) -> tuple[str, list[Any]]:
         return "%s", [self.adapt(timezone.now())]
@@ -39,25 +40,6 @@ class SQLiteEngine(Engine):
 
     def now_plus(self, seconds: float) -> tuple[str, list[Any]]:
         return "%s", [self.adapt(timezone.now() + timedelta(seconds=seconds))]
-
-    greatest = "MAX"
-
-    def timed_jobs_sql(self, job_ids: list[int]) -> tuple[str, list[Any]]:
-        """No lock needed (the transaction holds the database's); no clock: the minute is NULL."""
-        return (
-            "SELECT id, name, queue, "
-            "(julianday(started_at) - julianday(MAX(created_at, run_after))) * 86400.0, "
-            f"(julianday(%s) - julianday(started_at)) * 86400.0, NULL FROM {self.tables['job']} "
-            f"WHERE id IN ({placeholders(job_ids)})",
-            [self.adapt(timezone.now()), *job_ids],
-        )
-
-    def merge_buckets(self, column: str) -> str:
-        return (
-            "(SELECT json_group_array(v) FROM (SELECT COALESCE(o.value, 0) + n.value AS v "
-            f"FROM json_each(excluded.{column}) AS n LEFT JOIN json_each(s.{column}) AS o ON o.key = n.key "
-            "ORDER BY n.key))"
-        )
 
     greatest = "MAX"
 

@@ -129,8 +129,8 @@ class ControlLoop:
         if queues or names:
             self._release_unstarted(queues, names)
         if (queues, names) != self._paused:
-            pauses.hold_paused_rows(queues, names)
-            self._paused = (queues, names)
+            done = pauses.hold_paused_rows(queues, names) < pauses.HOLD_PER_CALL
+            self._paused = (queues, names) if done else None  # more to hold: next tick
 
     def _read_pause_state(self) -> None:
         try:
