@@ -53,6 +53,8 @@ class JobContext:
     timeout: float | None = None
     #: The enqueuing span's W3C trace context, or None (see ``tracing``).
     trace_context: dict[str, str] | None = None
+    #: The W3C context of this execution's ``run`` span, for a handler in a child process.
+    run_context: dict[str, str] | None = None
     #: Next call()/fan_out() step number of this execution (replay order).
     step: int = 0
     #: Why the execution was interrupted ("worker paused", "cancelled", "lost lease", ...), or None.

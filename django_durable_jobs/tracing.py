@@ -75,9 +75,18 @@ def tracer() -> Any:
 
 
 def carrier() -> dict[str, str] | None:
-    """The W3C trace context of the current span, if one is recording; else None."""
-    if trace is None or not trace.get_current_span().is_recording():
+    """The W3C trace context of the current span, if one is recording; else None.
+
+    In a process-pool child the current span is the worker's ``run`` span,
+    remote and sampled (:func:`resumed`): it counts as recording.
+    """
+    if trace is None:
         return None
+    span = trace.get_current_span()
+    if not span.is_recording():
+        remote = span.get_span_context()
+        if not (remote.is_remote and remote.is_valid and remote.trace_flags.sampled):
+            return None
     headers: dict[str, str] = {}
     _propagator.inject(headers)
     return headers or None
@@ -106,7 +115,11 @@ def start_run(ctx: JobContext) -> tuple[Any, Any] | None:
             "durable_jobs.attempt": ctx.attempt,
         },
     )
-    return span, otel_context.attach(trace.set_span_in_context(span))
+    active = trace.set_span_in_context(span)
+    if span.is_recording():
+        ctx.run_context = {}
+        _propagator.inject(ctx.run_context, active)
+    return span, otel_context.attach(active)
 
 
 def end_run(run: tuple[Any, Any] | None, ctx: JobContext, outcome: Outcome | None) -> None:
@@ -125,6 +138,19 @@ def end_run(run: tuple[Any, Any] | None, ctx: JobContext, outcome: Outcome | Non
     finally:
         otel_context.detach(token)
         span.end()
+
+
+@contextlib.contextmanager
+def resumed(ctx: JobContext) -> Iterator[None]:
+    """In a process-pool child: the worker's ``run`` span as the current (remote) parent."""
+    if trace is None or not isinstance(ctx.run_context, dict):
+        yield
+        return
+    token = otel_context.attach(_propagator.extract(ctx.run_context))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def record_error(exc: BaseException) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from django.db import connections
 
+from .. import tracing
 from ..context import JobContext, activate, deactivate
 from ..exceptions import JobInterrupted
 from ..registry import JobDefinition, resolve
@@ -90,7 +91,8 @@ def main(conn: Connection, alive: Connection) -> None:
         definition = resolve(ctx.name)
         if definition is not None and definition.is_async and loop is None:
             loop = asyncio.new_event_loop()
-        reply = run(ctx, definition, loop)
+        with tracing.resumed(ctx):  # call() spans and fan-outs see the worker's run span
+            reply = run(ctx, definition, loop)
         try:
             conn.send(reply)
         except Exception as exc:  # an outcome that cannot be pickled: say why instead

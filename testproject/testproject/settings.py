@@ -101,6 +101,11 @@ if os.environ.get("DJJ_FAST_LEASES") == "1":
 if os.environ.get("DJJ_EXTRA_SETTINGS"):
     DURABLE_JOBS.update(json.loads(os.environ["DJJ_EXTRA_SETTINGS"]))
 
+if os.environ.get("DJJ_OTEL_SPANS"):  # tests: each process appends its spans to this file
+    from demo.otel import export_spans_to
+
+    export_spans_to(os.environ["DJJ_OTEL_SPANS"])
+
 USE_TZ = True
 TIME_ZONE = os.environ.get("DJJ_TIME_ZONE", "UTC")
 STATIC_URL = "static/"
