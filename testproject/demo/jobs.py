@@ -462,3 +462,13 @@ def progress(items: int, seconds: float) -> int:
         _nap(seconds / items)
         ctx.set_progress(done, items, f"item {done} of {items}")
     return items
+
+
+@job("demo.async_progress")
+async def async_progress(items: int) -> int:
+    """Reports ``items`` times in quick succession from an ``async def`` handler."""
+    ctx = current_job()
+    for done in range(1, items + 1):
+        await asyncio.sleep(0)
+        await ctx.aset_progress(done, items, f"item {done} of {items}")
+    return items
