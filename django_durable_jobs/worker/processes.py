@@ -48,7 +48,8 @@ from .. import signals
 from ..models import Status
 from ..registry import resolve
 from ..state.execution import Outcome
-from . import child as child_loop
+from .child import INTERRUPT, job_message
+from .child import main as child_main
 from .execution import Execution
 from .executor import Executor
 from .outcomes import failure, missing_handler, release
@@ -171,10 +172,17 @@ class Children:
     def start(self) -> None:
         """Pre-fork one child per slot (all started at once, then each awaited)."""
         launched = [self._launch() for _ in range(self.size - len(self._live))]
-        for process, conn in launched:
-            child = self._ready(process, conn)
-            with self._lock:
-                self._idle.append(child)
+        try:
+            for process, conn in launched:
+                child = self._ready(process, conn)
+                with self._lock:
+                    self._idle.append(child)
+        except ChildStartError:  # none may outlive the worker's exit (it would wait for them)
+            for process, _ in launched:
+                process.kill()
+                process.join(5.0)
+            self._alive_end.close()
+            raise
 
     def _spawn(self) -> Child:
         return self._ready(*self._launch())
@@ -182,7 +190,7 @@ class Children:
     def _launch(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
         conn, child_end = self._context.Pipe()
         process = self._context.Process(
-            target=child_loop.main, args=(child_end, self._alive), name="durable-child", daemon=False
+            target=child_main, args=(child_end, self._alive), name="durable-child", daemon=False
         )
         process.start()
         child_end.close()
@@ -315,7 +323,7 @@ class ProcessExecutor(Executor):
             return None
         child.job = ctx.id
         try:
-            child.conn.send(child_loop.job_message(ctx))
+            child.conn.send(job_message(ctx))
         except OSError:  # it died while idle: the job never started
             self._children.release(child, reusable=False)
             return release(ctx)
@@ -356,7 +364,7 @@ class ProcessExecutor(Executor):
                 continue
             now = time.monotonic()
             if interrupted_at is None:
-                child.send_signal(child_loop.INTERRUPT)
+                child.send_signal(INTERRUPT)
                 interrupted_at = now
             elif terminated_at is None and now - interrupted_at >= INTERRUPT_SECONDS:
                 child.send_signal(signal.SIGTERM)
