@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -141,11 +143,10 @@ class JobContext:
 
     def _write(self, report: Any, *, close: bool = False) -> None:
         from . import storage
-        from .state import progress
 
         using = storage.alias()
         try:
-            saved = progress.save(using, self.id, self.lease, report)
+            saved = _progress_state().save(using, self.id, self.lease, report)
         finally:
             if close:  # a thread of asgiref's pool: leave no connection behind in it
                 connections[using].close()
@@ -154,12 +155,18 @@ class JobContext:
             raise JobInterrupted(self.interrupted)
 
 
-def _checked(done: Any, total: Any, message: Any) -> Any:
-    # Imported here: the state machine needs Django's models, which are not
-    # ready when this module is first imported.
+@functools.cache
+def _progress_state() -> ModuleType:
+    """``state.progress``, imported at first use: the state machine needs Django's
+    models, which are not ready when this module is first imported (and an
+    import statement in the function itself would cost every report microseconds)."""
     from .state import progress
 
-    return progress.checked(done, total, message)
+    return progress
+
+
+def _checked(done: Any, total: Any, message: Any) -> Any:
+    return _progress_state().checked(done, total, message)
 
 
 def current_job() -> JobContext:
