@@ -41,8 +41,11 @@ MAX_REASONS_SHOWN = 5
 #: How much of a pause reason a list column shows (the row's own page shows all of it).
 MAX_REASON_CHARS_SHOWN = 80
 
-#: How many selected rows a confirmation page lists before it says "and N more".
+#: How many selected rows a confirmation page lists before it says "and more".
 MAX_ROWS_CONFIRMED = 100
+#: How many rows of a selection to read for its confirmation page (one more than it lists:
+#: a selection of every row of a long list is never read whole).
+LISTED = MAX_ROWS_CONFIRMED + 1
 CONFIRM_TEMPLATE = "admin/durable_jobs/confirm_action.html"
 
 View = Callable[..., HttpResponse]

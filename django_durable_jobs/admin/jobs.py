@@ -27,6 +27,7 @@ from ..exceptions import DurableJobsError, InvalidValue
 from ..models import Job
 from ..statuses import PauseMode, Status
 from .common import (
+    LISTED,
     ReadOnlyRowsAdmin,
     Selected,
     confirmation_page,
@@ -191,7 +192,7 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
                 reverse("admin:durable_jobs_job_change", args=[job.pk]),
                 job_blocker(job, action, mode) or "",
             )
-            for job in queryset.only("id", "name", "status", "pause_requested").order_by("id")
+            for job in queryset.only("id", "name", "status", "pause_requested").order_by("id")[:LISTED]
         )
         title = f"{button}: the selected jobs will be {done}"
         return confirmation_page(

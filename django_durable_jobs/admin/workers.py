@@ -33,6 +33,7 @@ from ..conf import jobs_settings
 from ..exceptions import DurableJobsError, InvalidValue
 from ..models import Job, PauseMode, Worker
 from .common import (
+    LISTED,
     ReadOnlyRowsAdmin,
     Selected,
     confirmation_page,
@@ -195,7 +196,7 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
                 reverse("admin:durable_jobs_worker_change", args=[quote(worker.pk)]),
                 self.blocker(worker, bool(mode)),
             )
-            for worker in queryset.order_by("id")
+            for worker in queryset.order_by("id")[:LISTED]
         )
         return confirmation_page(
             self, request, rows, action=name, title=title, button=button, note=note, error=error

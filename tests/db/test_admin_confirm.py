@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from django_durable_jobs.admin.common import MAX_ROWS_CONFIRMED
 from django_durable_jobs.models import Job, Status, Worker
 
 from ..factories import JobFactory, WorkerFactory
@@ -243,3 +244,13 @@ def test_the_job_page_shows_done_total_message_and_rate(admin_client: Client) ->
     none = JobFactory(running=True)
     html = admin_client.get(reverse("admin:durable_jobs_job_change", args=[none.pk])).content.decode()
     assert "field-progress_pretty" not in html
+
+
+def test_a_long_selection_lists_its_first_rows_and_says_there_are_more(admin_client: Client) -> None:
+    jobs = JobFactory.create_batch(MAX_ROWS_CONFIRMED + 2)
+    data = {"action": "cancel", "index": "0", "select_across": "1", "_selected_action": [jobs[0].pk]}
+    page = admin_client.post(reverse(JOBS), data)
+    assert len(page.context["rows"]) == MAX_ROWS_CONFIRMED and page.context["more"]
+    assert f"only the first {MAX_ROWS_CONFIRMED} are listed" in page.content.decode()
+    done = confirm(admin_client, page)
+    assert messages_of(done) == [("success", f"{MAX_ROWS_CONFIRMED + 2} jobs cancelled")]
