@@ -38,6 +38,8 @@ class JobStat(models.Model):
     run_buckets = models.JSONField(default=list)
 
     class Meta:
+        # The admin lists it as the dashboard page it opens (admin/dashboard.py).
+        verbose_name = verbose_name_plural = "dashboard"
         constraints = [
             models.UniqueConstraint(fields=["minute", "queue", "name"], name="durable_jobs_stat_once"),
         ]

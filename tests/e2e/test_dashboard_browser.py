@@ -95,7 +95,7 @@ def test_dashboard_charts_real_outcomes_and_refreshes_in_place(
     wait_for(lambda: QueueSample.objects.filter(minute__gte=start, queue="default").exists())
 
     admin_page.goto(reverse("admin:index"))
-    admin_page.get_by_role("link", name="Job stats").click()
+    admin_page.get_by_role("link", name="Dashboard").click()
     expect(admin_page.locator("h1")).to_have_text("Dashboard")
 
     throughput = admin_page.locator("#chart-throughput svg")
