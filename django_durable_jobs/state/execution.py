@@ -98,7 +98,9 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
         lock(using, fanouts=[o.fanout_id for o in batch if o.fanout_id is not None])
         timed = stats.lock_jobs(using, [o.job_id for o in batch])
         completes = [o for o in batch if o.kind == "complete"]
-        owned = engine(using).complete_many([(o.job_id, o.lease, o.result) for o in completes])
+        alone = all(o.kind == "complete" and o.fanout_id is None for o in batch)
+        items = [(o.job_id, o.lease, o.result) for o in completes]
+        owned, counted = stats.complete_many(using, timed, items, only_completions=alone)
         for outcome in completes:
             status[id(outcome)] = Status.COMPLETED if outcome.job_id in owned else None
         for outcome in batch:
@@ -126,7 +128,8 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
             fanouts.children_finished(
                 using, fanout_id, succeeded=counts[Status.COMPLETED], failed=counts[Status.FAILED]
             )
-        stats.record_outcomes(using, timed, [(o.kind, o.job_id, status[id(o)]) for o in batch])
+        if not counted:
+            stats.record_outcomes(using, timed, [(o.kind, o.job_id, status[id(o)]) for o in batch])
     return [status.get(id(o)) for o in outcomes]
 
 

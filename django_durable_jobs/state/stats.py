@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.utils import timezone
 
 from ..conf import jobs_settings, retention_period
-from ..stats import Tally, minute_of, outcome_of
+from ..stats import Rollup, Tally, minute_of, outcome_of
 from ..storage import engine
 from ..storage.stats import Timings
 
@@ -32,13 +33,34 @@ def lock_jobs(using: str, job_ids: list[int]) -> Timed | None:
     return engine(using).lock_jobs_timed(job_ids)
 
 
+def complete_many(
+    using: str, timed: Timed | None, items: list[tuple[int, str, Any]], *, only_completions: bool
+) -> tuple[set[int], bool]:
+    """Complete these (id, lease, result); returns the ids still owned and whether they were counted.
+
+    When the batch holds nothing but completions (``only_completions``: no
+    other outcome, no fan-out child), their rollups go in with the
+    completing statement where the dialect can (one round trip less); the
+    batch then takes no other lock after the rollup rows. Otherwise, or if
+    some completion was not owned, :func:`record_outcomes` counts them.
+    """
+    store = engine(using)
+    if timed is None or not only_completions:
+        return store.complete_many(items), False
+    return store.complete_many_counted(items, _tally(timed, [("complete", i[0], "completed") for i in items]))
+
+
 def record_outcomes(using: str, timed: Timed | None, outcomes: Iterable[tuple[str, int, str | None]]) -> None:
     """Add a batch's (outcome kind, job id, new status) to its minute's rollups.
 
     ``timed`` is what :func:`lock_jobs` returned (None: ``STATS`` is off).
     """
-    if timed is None:
-        return
+    if timed is not None:
+        engine(using).upsert_stats(_tally(timed, outcomes))
+
+
+def _tally(timed: Timed, outcomes: Iterable[tuple[str, int, str | None]]) -> list[Rollup]:
+    """The rollups of these (outcome kind, job id, new status), one per minute, queue and name."""
     minute, timings = timed
     tally = Tally()
     for kind, job_id, status in outcomes:
@@ -50,8 +72,7 @@ def record_outcomes(using: str, timed: Timed | None, outcomes: Iterable[tuple[st
         row = tally.row(minute, queue, name)
         row.count(counter)
         row.observe(wait, run)
-    if tally:
-        engine(using).upsert_stats(tally.rows())
+    return tally.rows()
 
 
 def cancelled(using: str, job_ids: list[int]) -> None:

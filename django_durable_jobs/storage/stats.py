@@ -44,8 +44,11 @@ class Stats:
     tables: dict[str, str]
     cursor: Any
     adapt: Any
+    complete_many: Any
     #: How a JSON parameter is written in a statement (a cast where one is needed).
     json_param = "%s"
+    #: Casts of the upsert's parameters, by column, where the dialect needs them.
+    casts: dict[str, str] = {}
     #: The larger of two values (``GREATEST`` in PostgreSQL, ``MAX`` in SQLite).
     greatest = "GREATEST"
 
@@ -88,11 +91,14 @@ class Stats:
 
         One statement; ``rows`` must hold each (minute, queue, name) once, in order.
         """
-        if not rows:
-            return
+        if rows:
+            with self.cursor() as cursor:
+                cursor.execute(*self.upsert_sql(rows))
+
+    def upsert_sql(self, rows: Sequence[Rollup], where: str = "") -> tuple[str, list[Any]]:
+        """The statement of :meth:`upsert_stats`; ``where`` (SQL) may make it insert nothing."""
         table = self.stat_tables["stat"]
-        width = len(COLUMNS) - 2
-        one = f"({', '.join(['%s'] * width)}, {self.json_param}, {self.json_param})"
+        one = "(" + ", ".join(f"%s{self.casts.get(c, '')}" for c in COLUMNS) + ")"
         params: list[Any] = []
         for row in rows:
             params += [self.adapt(row.minute), row.queue, row.name, *(getattr(row, c) for c in SUMMED)]
@@ -100,12 +106,24 @@ class Stats:
         sets = [f"{c} = s.{c} + excluded.{c}" for c in SUMMED]
         sets.append(f"run_seconds_max = {self.greatest}(s.run_seconds_max, excluded.run_seconds_max)")
         sets += [f"{c} = {self.merge_buckets(c)}" for c in ("wait_buckets", "run_buckets")]
+        source = f"VALUES {', '.join([one] * len(rows))}"
+        if where:
+            source = f"SELECT * FROM ({source}) AS v WHERE {where}"
         sql = (
-            f"INSERT INTO {table} AS s ({', '.join(COLUMNS)}) VALUES {', '.join([one] * len(rows))} "
+            f"INSERT INTO {table} AS s ({', '.join(COLUMNS)}) {source} "
             f"ON CONFLICT (minute, queue, name) DO UPDATE SET {', '.join(sets)}"
         )
-        with self.cursor() as cursor:
-            cursor.execute(sql, params)
+        return sql, params
+
+    def complete_many_counted(
+        self, items: list[tuple[int, str, Any]], rollups: Sequence[Rollup]
+    ) -> tuple[set[int], bool]:
+        """``complete_many``, and the rollups of the completions if the dialect can in the same round trip.
+
+        Returns the ids still owned and whether the rollups were added: only
+        if every completion was owned (otherwise they were not what happened).
+        """
+        return self.complete_many(items), False
 
     def count_cancelled(self, minute: datetime, job_ids: Sequence[int]) -> None:
         """Add cancellations of these jobs to their minute's rows (one statement)."""

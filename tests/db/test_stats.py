@@ -109,6 +109,17 @@ def test_an_outcome_of_an_execution_that_lost_its_job_counts_nowhere() -> None:
     assert (row.cancelled, row.completed, row.run_count) == (1, 0, 0)
 
 
+def test_a_batch_of_completions_counts_only_those_still_owned() -> None:
+    """On PostgreSQL such a batch is counted in its completing statement, unless one was lost."""
+    kept, lost = demo.add.enqueue(1, 1), demo.add.enqueue(2, 2)
+    claimed = {job.id: job for job in claim_all(2)}
+    cancel_job(lost.pk)
+    batch = [outcome("complete", claimed[kept.pk], result=2), outcome("complete", claimed[lost.pk], result=4)]
+    assert run_state.record(connection.alias, batch) == ["completed", None]
+    (row,) = JobStat.objects.all()
+    assert (row.completed, row.cancelled, row.run_count, sum(row.run_buckets)) == (1, 1, 1, 1)
+
+
 def test_each_cancelled_job_is_counted() -> None:
     pending = [demo.add.enqueue(i, 1) for i in range(2)]
     for job in pending:
