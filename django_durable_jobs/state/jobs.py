@@ -118,7 +118,11 @@ def cancel_job(job_id: Any, *, by: str = "", reason: str = "cancelled") -> Job:
             interrupt_running(using, [job.pk])
         job.status = Status.CANCELLED
         job.finished_at = job.updated_at = now
-        job.last_error = job.last_error or f"cancelled{' by ' + by if by else ''}"
+        said = f"cancelled{' by ' + by if by else ''}"
+        if reason and reason != "cancelled":  # a reason given: it says why better than any earlier error
+            job.last_error = f"{said}: {reason}"
+        else:
+            job.last_error = job.last_error or said
         job.save(using=using)
         fanouts.on_cancelled(using, job)
         stats.cancelled(using, [job.pk])

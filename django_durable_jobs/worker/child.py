@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import threading
 from dataclasses import fields
 from multiprocessing.connection import Connection, wait
+from operator import attrgetter
 from typing import Any
 
 from django.db import connections
@@ -87,16 +89,17 @@ def main(conn: Connection, alive: Connection) -> None:
             break
         if message is None:
             break
-        ctx = JobContext(**message)
+        ctx = JobContext(**dict(zip(_FIELDS, message, strict=True)))
         definition = resolve(ctx.name)
         if definition is not None and definition.is_async and loop is None:
             loop = asyncio.new_event_loop()
         with tracing.resumed(ctx):  # call() spans and fan-outs see the worker's run span
             reply = run(ctx, definition, loop)
         try:
-            conn.send(reply)
+            data = pickle.dumps(reply, pickle.HIGHEST_PROTOCOL)  # what Connection.send() does, faster
         except Exception as exc:  # an outcome that cannot be pickled: say why instead
-            conn.send(("outcome", failure(ctx, exc)))
+            data = pickle.dumps(("outcome", failure(ctx, exc)), pickle.HIGHEST_PROTOCOL)
+        conn.send_bytes(data)
         if reply[0] == "interrupted":
             break
         tidy_connections()
@@ -174,6 +177,9 @@ def _on_interrupt(signum: int, frame: Any) -> None:
 _FIELDS = tuple(f.name for f in fields(JobContext) if f.init)
 
 
-def job_message(ctx: JobContext) -> dict[str, Any]:
-    """What the worker sends a child: the context's fields, to build it again on the other side."""
-    return {name: getattr(ctx, name) for name in _FIELDS}
+_values = attrgetter(*_FIELDS)
+
+
+def job_message(ctx: JobContext) -> bytes:
+    """What the worker sends a child: the context's fields (in ``_FIELDS`` order), pickled."""
+    return pickle.dumps(_values(ctx), pickle.HIGHEST_PROTOCOL)

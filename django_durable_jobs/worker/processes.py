@@ -323,7 +323,7 @@ class ProcessExecutor(Executor):
             return None
         child.job = ctx.id
         try:
-            child.conn.send(job_message(ctx))
+            child.conn.send_bytes(job_message(ctx))
         except OSError:  # it died while idle: the job never started
             self._children.release(child, reusable=False)
             return release(ctx)
@@ -357,7 +357,12 @@ class ProcessExecutor(Executor):
                 except (EOFError, OSError):  # only the child held the other end: it is gone
                     child.dead = True
                     return ("died", child.exit_code()), True
-            if server_died:  # the sentinel alone: the fork server died, the child did not
+            if server_died:  # the sentinel alone: the child died (a process it forked holds its
+                # end of the pipe), or the fork server died (exit code 255) and the child goes on
+                code = child.exit_code()
+                if code != 255:
+                    child.dead = True
+                    return ("died", code), True
                 logger.warning("the process pool's fork server died; child %s goes on", child.pid)
                 child.forget_sentinel()
             if execution.ctx.interrupted is None:

@@ -88,6 +88,7 @@ def test_resume_and_cancel_ask_too_and_keep_the_reason_in_the_history(admin_clie
     done = confirm(admin_client, page, reason="duplicate order")
     assert messages_of(done) == [("success", "1 job cancelled")]
     assert reloaded(pending).status == Status.CANCELLED
+    assert reloaded(pending).last_error.endswith(": duplicate order")  # the job keeps why
     assert history(pending) == ["Cancelled from the jobs list: duplicate order"]
 
     retried = ask(admin_client, "retry", [pending.pk])  # retry does not ask
