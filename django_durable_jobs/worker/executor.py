@@ -30,7 +30,6 @@ from ..models import Status
 from ..registry import JobDefinition, resolve
 from ..state.execution import Outcome
 from ..workflows import Suspend
-from . import joblog
 from .execution import Execution
 from .health import (
     close_thread_connections,
@@ -39,6 +38,8 @@ from .health import (
     is_connection_error,
     tidy_connections,
 )
+from .joblog import finished as log_finished
+from .joblog import started as log_started
 from .outcomes import failure, missing_handler, release, success
 from .slots import Slots
 from .threads import HandlerThreads
@@ -103,7 +104,7 @@ class Executor:
         if not execution.start():  # withdrawn or taken away before it began
             self._slots.settle(execution)
             return
-        joblog.started(execution.ctx)
+        log_started(execution.ctx)
         outcome = run = None
         try:
             run = tracing.start_run(execution.ctx)
@@ -162,7 +163,7 @@ class Executor:
         self.avg_duration = duration if avg is None else avg * 0.9 + duration * 0.1
         if outcome is None:
             ended = "interrupted" if execution.ctx.interrupted is not None else "suspended"
-            joblog.finished(execution.ctx, ended, execution.started_at)
+            log_finished(execution.ctx, ended, execution.started_at)
             self._slots.settle(execution)
         else:
             self._slots.delivered(execution)

@@ -24,9 +24,10 @@ from ..conf import jobs_settings
 from ..models import PauseMode, Status
 from ..state import execution as run_state
 from ..state.execution import Outcome
-from . import joblog
 from .execution import Execution
 from .health import Outage, reachable, reset_connection
+from .joblog import finished as log_finished
+from .joblog import outcome_label
 from .slots import Slots
 
 logger = logging.getLogger("django_durable_jobs.worker")
@@ -127,9 +128,7 @@ class Writer:
                 time.sleep(0.2 * errors)
         for (execution, outcome, ended_at), status in zip(batch, statuses, strict=True):
             self._slots.settle(execution)
-            joblog.finished(
-                execution.ctx, joblog.outcome_label(outcome.kind, status), execution.started_at, ended_at
-            )
+            log_finished(execution.ctx, outcome_label(outcome.kind, status), execution.started_at, ended_at)
             self._after_commit(execution, outcome, status)
         self._wake.set()  # slots are free, and a finished child may have made its parent runnable
 
