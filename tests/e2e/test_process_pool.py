@@ -87,14 +87,21 @@ def test_aggressive_pause_cancels_an_async_handler_in_its_child(run_worker) -> N
     assert worker.terminate(timeout=20) == 0
 
 
-def test_a_cancelled_handler_deaf_to_signals_is_killed(run_worker, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("kill_grace", "settings"),
+    [("0.5", {}), ("600", {"INTERRUPT_GRACE_SECONDS": 1})],
+    ids=["after-the-kill-grace", "after-INTERRUPT_GRACE_SECONDS"],
+)
+def test_a_cancelled_handler_deaf_to_signals_is_killed(run_worker, tmp_path, kill_grace, settings) -> None:
     report = tmp_path / "deaf"
     job = pool.deaf.enqueue(str(report))
-    worker = run_worker("--pool", "process", "--concurrency", "1", "--kill-grace", "0.5")
+    env = {"DJJ_EXTRA_SETTINGS": json.dumps(settings)}
+    worker = run_worker("--pool", "process", "--concurrency", "1", "--kill-grace", kill_grace, env=env)
     wait_for(lambda: lines(report), timeout=30)
     child = int(lines(report)[0])
     cancel_job(job.pk, by="alice")
-    # SIGUSR1 and SIGTERM are blocked in the handler: only SIGKILL, after the kill grace, ends it.
+    # SIGUSR1 and SIGTERM are blocked in the handler: only SIGKILL ends it, after the kill grace
+    # or, if that is longer, once the interruption is INTERRUPT_GRACE_SECONDS old.
     wait_for(lambda: not alive(child), timeout=10)
     follower = pool.pid.enqueue()
     wait_for(lambda: status(follower) == Status.COMPLETED, timeout=15)
