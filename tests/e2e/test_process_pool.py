@@ -57,6 +57,16 @@ def test_sync_and_async_handlers_run_in_child_processes(run_worker) -> None:
     assert registry.stopped_at is not None and registry.children == []
 
 
+def test_call_and_fan_out_write_from_the_children(run_worker) -> None:
+    order = demo.process_order.enqueue({"amount": 42, "items": ["a", "b"]})
+    fan = demo.sum_squares.enqueue(6)
+    worker = run_worker("--pool", "process", "--concurrency", "2")
+    wait_for(lambda: status(order) == status(fan) == Status.COMPLETED, timeout=60)
+    assert Job.objects.get(pk=order.pk).result == "receipt-42"
+    assert Job.objects.get(pk=fan.pk).result == sum(i * i for i in range(6))
+    assert worker.terminate(timeout=20) == 0
+
+
 def test_aggressive_pause_stops_a_long_sleep_within_a_second(run_worker, tmp_path: Path) -> None:
     report = tmp_path / "sleep"
     job = pool.sleep_forever.enqueue(str(report))
