@@ -35,7 +35,7 @@ import json
 import logging
 import multiprocessing
 import os
-import selectors
+import select
 import signal
 import sys
 import threading
@@ -113,19 +113,20 @@ class Child:
         #: Its end of the pipe closed: it exited (its pid may be reused once it is reaped).
         self.dead = False
         #: Readable when it replies or dies (or its fork server dies): built once, polled per job.
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(conn, selectors.EVENT_READ)
-        self.selector.register(process.sentinel, selectors.EVENT_READ)
+        self._poll = select.poll()
+        self._fd = conn.fileno()
+        self._poll.register(self._fd, select.POLLIN)
+        self._poll.register(process.sentinel, select.POLLIN)
 
     def ready(self, timeout: float) -> tuple[bool, bool]:
-        """Wait up to ``timeout`` seconds: (the pipe is readable, the sentinel alone is)."""
-        ready = {key.fileobj for key, _ in self.selector.select(timeout)}
-        replied = self.conn in ready
+        """Wait up to ``timeout`` seconds: (the pipe is readable or closed, the sentinel alone is)."""
+        ready = {fd for fd, _ in self._poll.poll(timeout * 1000)}
+        replied = self._fd in ready
         return replied, bool(ready) and not replied
 
     def forget_sentinel(self) -> None:
         """The fork server died (the child did not): stop watching its socket."""
-        self.selector.unregister(self.process.sentinel)
+        self._poll.unregister(self.process.sentinel)
 
     def entry(self) -> dict[str, Any]:
         """Its entry in the worker registry row's ``children``."""
@@ -149,7 +150,6 @@ class Child:
             self.conn.send(None)
         except OSError:
             pass
-        self.selector.close()
         self.conn.close()
 
 
