@@ -134,11 +134,11 @@ def run(ctx: JobContext, definition: JobDefinition | None, loop: asyncio.Abstrac
         except Suspend:
             return ("suspended",)
         except BaseException as exc:  # noqa: BLE001 - the handler's failure is its outcome
-            _flush_progress(ctx)
+            ctx.flush_progress()  # before the outcome: a finished job's lease no longer matches
             if is_connection_error(exc):
                 return ("outcome", release(ctx))
             return ("outcome", failure(ctx, exc))
-        _flush_progress(ctx)
+        ctx.flush_progress()
         return ("outcome", success(ctx, result))
     except JobInterrupted:  # landed between the handler's end and the flag's reset
         return ("interrupted",)
@@ -156,13 +156,6 @@ def _call_async(ctx: JobContext, definition: JobDefinition, loop: asyncio.Abstra
         return loop.run_until_complete(task)
     finally:
         _running.task = _running.loop = None
-
-
-def _flush_progress(ctx: JobContext) -> None:
-    """The progress report the throttle held back, written before the outcome (see JobContext)."""
-    flush = getattr(ctx, "flush_progress", None)
-    if flush is not None:
-        flush()
 
 
 def _on_interrupt(signum: int, frame: Any) -> None:
