@@ -42,6 +42,17 @@ def deaf(path: str) -> None:
     time.sleep(10**6)
 
 
+@job("pool.stuck_in_c")
+def stuck_in_c(path: str) -> None:
+    """As a C call that never returns to Python: SIGUSR1 (the worker's interruption) never lands.
+
+    SIGTERM keeps its default action, so the process ends when it comes.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    Path(path).write_text(f"{os.getpid()}\n")
+    time.sleep(10**6)
+
+
 @job("pool.die_once", retries=1)
 def die_once() -> int:
     """Its first attempt kills its own process with SIGKILL (as the OOM killer would)."""

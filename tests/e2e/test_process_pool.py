@@ -13,7 +13,7 @@ import pytest
 from demo import jobs as demo
 from demo import pool_jobs as pool
 
-from django_durable_jobs import PauseMode, cancel_job, pause_job
+from django_durable_jobs import PauseMode, cancel_job, pause_job, pause_worker, resume_worker
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.models import Worker as WorkerRow
 
@@ -94,6 +94,26 @@ def test_aggressive_pause_cancels_an_async_handler_in_its_child(run_worker) -> N
     follower = pool.apid.enqueue()
     wait_for(lambda: status(follower) == Status.COMPLETED, timeout=15)
     assert status(job) == Status.PAUSED
+    assert worker.terminate(timeout=20) == 0
+
+
+def test_aggressive_worker_pause_stops_a_handler_stuck_in_c_within_a_second(run_worker, tmp_path) -> None:
+    report = tmp_path / "stuck"
+    job = pool.stuck_in_c.enqueue(str(report))
+    worker = run_worker("--pool", "process", "--concurrency", "1")
+    wait_for(lambda: lines(report), timeout=30)
+    child = int(lines(report)[0])
+    registry = WorkerRow.objects.get(pid=worker.pid)
+    paused_at = time.monotonic()
+    pause_worker(registry.id, mode=PauseMode.AGGRESSIVE, by="alice")
+    wait_for(lambda: not alive(child), timeout=10, interval=0.01)
+    # The interruption cannot land: SIGTERM, 0.25 s later, ends the process.
+    assert time.monotonic() - paused_at < 1.0, f"stopped {time.monotonic() - paused_at:.2f} s after the pause"
+    assert status(job) == Status.PENDING, "a worker pause gives its running jobs back"
+    cancel_job(job.pk)  # or the resumed worker would run it again
+    resume_worker(registry.id)
+    follower = pool.pid.enqueue()
+    wait_for(lambda: status(follower) == Status.COMPLETED, timeout=15)
     assert worker.terminate(timeout=20) == 0
 
 
