@@ -177,8 +177,8 @@ class Command(BaseCommand):
                 f"{paused.reason}"
             )
         self.stdout.write(
-            "DONE/MIN: executions finished in the last 60 s; P95_WAIT: 95th percentile of the wait "
-            f"for a worker over the last {WAIT_WINDOW.seconds // 60} minutes (per-minute statistics)."
+            "DONE/MIN: executions finished in the last 60 s. "
+            f"P95_WAIT: 95th percentile of the wait for a worker, last {WAIT_WINDOW.seconds // 60} minutes."
         )
         self.stdout.write("")
         self.stdout.write(f"{'WORKER':<40} {'HOST':<16} {'PID':>7} {'RUNNING':>8} {'HEARTBEAT':>10}  STATE")
