@@ -147,7 +147,7 @@ def reclaim_expired(using: str) -> list[int]:
 
     The lost attempt is not counted; a job with a graceful pause pending is
     paused; a job whose workers died ``MAX_RECLAIMS`` times is failed (and
-    counted by its fan-out). Returns the ids reclaimed.
+    counted by its fan-out and the statistics). Returns the ids reclaimed.
     """
     give_up = Job.objects.using(using).filter(
         status=Status.RUNNING,
@@ -162,6 +162,7 @@ def reclaim_expired(using: str) -> list[int]:
             if new == Status.FAILED and fanout_id is not None:
                 fanouts.child_finished(using, fanout_id, new)
         failed = [job_id for job_id, new, _ in reclaimed if new == Status.FAILED]
+        stats.count(using, "failed", failed)
         if failed and signals.job_failed.receivers:
             for job in Job.objects.using(using).filter(id__in=failed):
                 signals.send_on_commit(signals.job_failed, using, job=job)

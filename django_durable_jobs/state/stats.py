@@ -77,8 +77,13 @@ def _tally(timed: Timed, outcomes: Iterable[tuple[str, int, str | None]]) -> lis
 
 def cancelled(using: str, job_ids: list[int]) -> None:
     """Inside the cancelling transaction: count these jobs as cancelled this minute."""
+    count(using, "cancelled", job_ids)
+
+
+def count(using: str, outcome: str, job_ids: list[int]) -> None:
+    """Inside the transaction that made it: count an ``outcome`` of these jobs that ended no execution."""
     if jobs_settings.STATS and job_ids:
-        engine(using).count_cancelled(minute_of(timezone.now()), job_ids)
+        engine(using).count_jobs(minute_of(timezone.now()), outcome, job_ids)
 
 
 def sample_queues(using: str, now: datetime | None = None) -> bool:

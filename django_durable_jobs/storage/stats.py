@@ -26,7 +26,7 @@ from typing import Any
 from django.utils import timezone
 
 from ..models import JobStat, QueueSample
-from ..stats import SAMPLED, Rollup, minute_of
+from ..stats import OUTCOMES, SAMPLED, Rollup, minute_of
 
 #: Columns added on conflict (the rest: the maximum, and the bucket lists).
 SUMMED = (
@@ -125,19 +125,26 @@ class Stats:
         """
         return self.complete_many(items), False
 
-    def count_cancelled(self, minute: datetime, job_ids: Sequence[int]) -> None:
-        """Add cancellations of these jobs to their minute's rows (one statement)."""
+    def count_jobs(self, minute: datetime, outcome: str, job_ids: Sequence[int]) -> None:
+        """Add these jobs to their minute's ``outcome`` counter (one statement; no times).
+
+        For outcomes that end no execution: cancellations, and jobs failed
+        because their workers kept dying.
+        """
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown outcome {outcome!r}: one of {', '.join(OUTCOMES)}")
         if not job_ids:
             return
         ids = sorted(job_ids)
         table = self.stat_tables["stat"]
         empty = json.dumps([])
+        counts = ", ".join("COUNT(*)" if c == outcome else "0" for c in SUMMED)
         sql = (
             f"INSERT INTO {table} AS s ({', '.join(COLUMNS)}) "
-            f"SELECT %s, queue, name, 0, 0, 0, COUNT(*), 0, 0, 0, 0, 0, 0, 0, "
-            f"{self.json_param}, {self.json_param} FROM {self.tables['job']} "
-            f"WHERE id IN ({', '.join(['%s'] * len(ids))}) GROUP BY queue, name ORDER BY queue, name "
-            "ON CONFLICT (minute, queue, name) DO UPDATE SET cancelled = s.cancelled + excluded.cancelled"
+            f"SELECT %s, queue, name, {counts}, 0, {self.json_param}, {self.json_param} "
+            f"FROM {self.tables['job']} WHERE id IN ({', '.join(['%s'] * len(ids))}) "
+            "GROUP BY queue, name ORDER BY queue, name "
+            f"ON CONFLICT (minute, queue, name) DO UPDATE SET {outcome} = s.{outcome} + excluded.{outcome}"
         )
         with self.cursor() as cursor:
             cursor.execute(sql, [self.adapt(minute), empty, empty, *ids])

@@ -129,6 +129,17 @@ def test_each_cancelled_job_is_counted() -> None:
     assert row.wait_buckets == row.run_buckets == []
 
 
+def test_a_job_failed_because_its_workers_kept_dying_counts_as_failed() -> None:
+    job = demo.add.enqueue(1, 1)
+    claim_all(1)
+    gone = timezone.now() - timedelta(minutes=1)
+    Job.objects.filter(pk=job.pk).update(lease_expires_at=gone, reclaims=5)
+    assert run_state.reclaim_expired(connection.alias) == [job.pk]
+    assert Job.objects.get(pk=job.pk).status == Status.FAILED
+    (row,) = JobStat.objects.all()
+    assert (row.failed, row.run_count, row.wait_count) == (1, 0, 0)
+
+
 def test_with_stats_off_nothing_is_written() -> None:
     for i in range(2):
         demo.add.enqueue(i, 1)
