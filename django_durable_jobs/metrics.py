@@ -10,14 +10,17 @@ What a scrape reads, none of it proportional to the finished jobs:
 - the queue names (a skip scan of the ``(queue, status)`` index, one
   descent per queue), then the unfinished jobs of those queues through the
   same index;
-- the :class:`~django_durable_jobs.models.JobStat` rollups, summed in SQL:
-  outcome counters and histograms over ``STATS_RETENTION``;
+- the outcome counters and histograms: a
+  :class:`~django_durable_jobs.models.JobStatTotal` row per queue and job
+  name, plus the last few minutes of
+  :class:`~django_durable_jobs.models.JobStat` rollups not folded into
+  them yet, summed in SQL;
 - the worker registry, the running jobs (a partial index) and the queue pauses.
 
-The counters sum the rollups kept; as the oldest minute leaves
-``STATS_RETENTION`` a sum can drop, which Prometheus reads as a counter
-reset: query it with ``increase()``/``rate()`` over ranges well inside the
-retention.
+The counters and histograms are cumulative since statistics began: workers
+fold each finished minute into the totals once, and ``STATS_RETENTION``
+prunes only folded minutes, so they never drop (no false counter resets)
+however old the minutes pruned.
 """
 
 from __future__ import annotations
@@ -26,16 +29,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core import checks
-from django.db.models import BigIntegerField, Sum
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from .conf import jobs_settings
-from .models import Job, JobStat, QueueState, Worker
+from .models import Job, QueueState, Worker
 from .querysets import is_alive
-from .stats import OUTCOMES, RUN_BUCKETS, WAIT_BUCKETS
+from .stats import OUTCOMES, RUN_BUCKETS, WAIT_BUCKETS, Rollup
 from .statuses import UNFINISHED
 from .storage import engine
 from .storage.metrics import QueueRow
@@ -79,7 +79,7 @@ class FleetCollector:
             queues = [queue for queue, _, _ in rows]
             families = [
                 *self._jobs(queues, rows),
-                *self._finished(),
+                *self._finished(store),
                 *self._workers(),
                 *self._paused(queues),
             ]
@@ -110,37 +110,31 @@ class FleetCollector:
 
     # ------------------------------------------------------------------ rollups
 
-    def _finished(self) -> Iterator[Any]:
-        sums: dict[str, Any] = {f: Sum(f) for f in (*OUTCOMES, "run_seconds_sum", "wait_seconds_sum")}
-        for prefix, bounds in (("wait", WAIT_BUCKETS), ("run", RUN_BUCKETS)):
-            for i in range(len(bounds) + 1):
-                sums[f"{prefix}_{i}"] = Sum(Cast(KT(f"{prefix}_buckets__{i}"), BigIntegerField()))
-        rows = JobStat.objects.using(self.using).order_by().values("queue", "name").annotate(**sums)
+    def _finished(self, store: Any) -> Iterator[Any]:
         finished = CounterMetricFamily(
             "durable_jobs_finished",
-            f"Executions by outcome over the statistics kept ({_retention()}).",
+            "Executions by outcome since statistics began (STATS).",
             labels=["queue", "name", "outcome"],
         )
         run = HistogramMetricFamily(
             "durable_jobs_run_seconds", "Run time of executions.", labels=["queue", "name"]
         )
-        waits: dict[str, tuple[list[int], float]] = {}
-        for row in rows:
-            queue, name = row["queue"], row["name"]
+        waits: dict[str, Rollup] = {}
+        for row in store.finished_totals():
             for outcome in OUTCOMES:
-                finished.add_metric([queue, name, outcome], row[outcome] or 0)
-            run.add_metric([queue, name], *_histogram(row, "run", RUN_BUCKETS))
-            counts, total = waits.get(queue, ([0] * (len(WAIT_BUCKETS) + 1), 0.0))
-            counts = [n + (row[f"wait_{i}"] or 0) for i, n in enumerate(counts)]
-            waits[queue] = (counts, total + (row["wait_seconds_sum"] or 0.0))
+                finished.add_metric([row.queue, row.name, outcome], getattr(row, outcome))
+            run.add_metric(
+                [row.queue, row.name], *_cumulative(row.run_buckets, row.run_seconds_sum, RUN_BUCKETS)
+            )
+            waits.setdefault(row.queue, Rollup(None, row.queue)).add(row)
         wait = HistogramMetricFamily(
             "durable_jobs_wait_seconds",
             "Seconds from due to started: how long runnable jobs waited for a worker.",
             labels=["queue"],
         )
         for queue in sorted(waits):
-            counts, total = waits[queue]
-            wait.add_metric([queue], *_cumulative(counts, total, WAIT_BUCKETS))
+            total = waits[queue]
+            wait.add_metric([queue], *_cumulative(total.wait_buckets, total.wait_seconds_sum, WAIT_BUCKETS))
         yield finished
         yield wait
         yield run
@@ -179,11 +173,6 @@ class FleetCollector:
         yield gauge
 
 
-def _histogram(row: dict[str, Any], prefix: str, bounds: tuple[float, ...]) -> tuple[list, float]:
-    counts = [row[f"{prefix}_{i}"] or 0 for i in range(len(bounds) + 1)]
-    return _cumulative(counts, row[f"{prefix}_seconds_sum"] or 0.0, bounds)
-
-
 def _cumulative(counts: list[int], total: float, bounds: tuple[float, ...]) -> tuple[list, float]:
     """``(buckets, sum)`` for ``HistogramMetricFamily.add_metric``: counts made cumulative, ``+Inf`` last."""
     buckets, seen = [], 0
@@ -191,11 +180,6 @@ def _cumulative(counts: list[int], total: float, bounds: tuple[float, ...]) -> t
         seen += n
         buckets.append((bound, seen))
     return buckets, total
-
-
-def _retention() -> str:
-    period = jobs_settings.STATS_RETENTION
-    return "STATS_RETENTION: forever" if period is None else f"STATS_RETENTION: {period}"
 
 
 def check_metrics_library(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..statuses import TERMINAL, UNFINISHED, PauseMode, Status
 from .control import JobTypeState, PauseState, QueueState, Schedule, Worker
 from .jobs import Checkpoint, FanOut, Job
-from .stats import JobStat, QueueSample
+from .stats import JobStat, JobStatTotal, QueueSample
 
 __all__ = [
     "TERMINAL",
@@ -19,6 +19,7 @@ __all__ = [
     "FanOut",
     "Job",
     "JobStat",
+    "JobStatTotal",
     "JobTypeState",
     "PauseMode",
     "PauseState",

@@ -49,6 +49,45 @@ class JobStat(models.Model):
         return f"{self.minute:%Y-%m-%d %H:%M} {self.queue} {self.name}"
 
 
+class JobStatTotal(models.Model):
+    """The :class:`JobStat` rows of one queue and job name, added up since statistics began.
+
+    ``/metrics`` reads its counters and histograms from these rows plus the
+    few :class:`JobStat` minutes after ``through``, so they never shrink
+    (pruning the minutes is no counter reset) and a scrape reads a row per
+    queue and name instead of one per minute. Workers fold the minutes in
+    once a minute (``state.stats.fold_totals``), not the writer; every row
+    carries the same ``through``: the last minute folded in.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    queue = models.CharField(max_length=QUEUE_LENGTH)
+    name = models.CharField(max_length=NAME_LENGTH)
+    completed = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    retried = models.PositiveBigIntegerField(default=0)
+    cancelled = models.PositiveBigIntegerField(default=0)
+    paused = models.PositiveBigIntegerField(default=0)
+    snoozed = models.PositiveBigIntegerField(default=0)
+    run_count = models.PositiveBigIntegerField(default=0)
+    run_seconds_sum = models.FloatField(default=0.0)
+    run_seconds_max = models.FloatField(default=0.0)
+    wait_count = models.PositiveBigIntegerField(default=0)
+    wait_seconds_sum = models.FloatField(default=0.0)
+    wait_buckets = models.JSONField(default=list)
+    run_buckets = models.JSONField(default=list)
+    through = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "statistics total"
+        constraints = [
+            models.UniqueConstraint(fields=["queue", "name"], name="durable_jobs_stat_total_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.queue} {self.name} through {self.through:%Y-%m-%d %H:%M}"
+
+
 class QueueSample(models.Model):
     """How many jobs of a queue were in each unfinished status at one minute."""
 

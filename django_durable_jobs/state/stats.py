@@ -7,12 +7,15 @@ run time; :func:`record_outcomes` aggregates the batch in Python (one
 and upserts it as the transaction's last statement, so the rollup rows, which
 every worker of the fleet writes, are locked for as short a time as possible.
 With ``STATS = False`` nothing here reads or writes anything extra.
+
+:func:`fold_totals` runs apart from all that, in the workers' housekeeping:
+it adds the finished minutes to the cumulative totals ``/metrics`` reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -23,6 +26,8 @@ from ..storage import engine
 from ..storage.stats import Timings
 
 Timed = tuple[datetime, Timings]
+#: How far behind "now" the totals are folded: the minutes still being written.
+FOLD_LAG = timedelta(minutes=2)
 
 
 def lock_jobs(using: str, job_ids: list[int]) -> Timed | None:
@@ -102,11 +107,38 @@ def sample_queues(using: str, now: datetime | None = None) -> bool:
         return store.insert_samples(minute, store.unfinished_counts()) > 0
 
 
+def fold_totals(using: str, now: datetime | None = None) -> int:
+    """Add the minutes that ended before the last two to the cumulative totals ``/metrics`` reads.
+
+    Workers call it once a minute (whichever gets there first folds; the
+    others find nothing left). ``now`` defaults to the clock the writers
+    count minutes by. The current minute and the one before stay out: an
+    outcome transaction counts in the minute it began, so a minute is still
+    written to after it ends. Returns how many (queue, name) totals grew;
+    with ``STATS`` off there is nothing new to fold and nothing is read.
+    """
+    if not jobs_settings.STATS:
+        return 0
+    return _fold(using, now)
+
+
+def _fold(using: str, now: datetime | None) -> int:
+    store = engine(using)
+    with store.atomic():
+        cutoff = minute_of(now or store.stats_clock()) - FOLD_LAG
+        return store.fold_stats(cutoff)[1]
+
+
 def prune_stats(using: str, now: datetime | None = None) -> tuple[int, int]:
-    """Delete rollups and queue samples older than ``STATS_RETENTION``; returns how many of each."""
+    """Delete rollups and queue samples older than ``STATS_RETENTION``; returns how many of each.
+
+    The minutes are folded into the totals first, and a rollup not folded
+    yet stays (see ``Engine.delete_stats_before``).
+    """
     period = retention_period(jobs_settings.STATS_RETENTION)
     if period is None:
         return 0, 0
+    _fold(using, now)
     store = engine(using)
     with store.atomic():
         return store.delete_stats_before(minute_of((now or timezone.now()) - period))

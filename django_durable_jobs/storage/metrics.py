@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
 
+from ..models import JobStatTotal
+from ..stats import Rollup
+
+#: The fields a :class:`Rollup` takes from a total (all of them but ``minute``).
+TOTAL_FIELDS = [f.name for f in fields(Rollup) if f.name != "minute"]
 #: (queue, {status: jobs}, oldest due ``run_after`` of its pending jobs or None)
 QueueRow = tuple[str, dict[str, int], datetime | None]
 
@@ -19,11 +25,13 @@ QueueRow = tuple[str, dict[str, int], datetime | None]
 class Metrics:
     """Metrics reads, for :class:`~.base.Engine` (which defines the members used here)."""
 
+    alias: str
     tables: dict[str, str]
     cursor: Any
     now: Any
     atomic: Any
     vendor: str
+    sum_stats: Any
 
     @contextmanager
     def metrics_reads(self) -> Iterator[None]:
@@ -68,12 +76,32 @@ class Metrics:
                 [*statuses, *now_params],
             )
             return [
-                (row[0], dict(zip(statuses, row[1:-1], strict=True)), _moment(row[-1]))
+                (row[0], dict(zip(statuses, row[1:-1], strict=True)), read_moment(row[-1]))
                 for row in cursor.fetchall()
             ]
 
+    def finished_totals(self) -> list[Rollup]:
+        """One :class:`Rollup` per (queue, name) since statistics began, in (queue, name) order.
 
-def _moment(value: Any) -> datetime | None:
+        The :class:`~django_durable_jobs.models.JobStatTotal` rows plus the
+        minutes after their ``through`` (the few not folded yet), which are
+        read by the ``through`` the totals themselves carry: a fold
+        committing between the two reads moves nothing in or out twice.
+        Pruning deletes only folded minutes, so these never shrink.
+        """
+        found: dict[tuple[str, str], Rollup] = {}
+        through: datetime | None = None
+        for total in JobStatTotal.objects.using(self.alias).order_by():
+            found[total.queue, total.name] = Rollup(**{f: getattr(total, f) for f in TOTAL_FIELDS})
+            through = total.through if through is None else max(through, total.through)
+        for minutes in self.sum_stats(through):
+            found.setdefault((minutes.queue, minutes.name), Rollup(None, minutes.queue, minutes.name)).add(
+                minutes
+            )
+        return [found[key] for key in sorted(found)]
+
+
+def read_moment(value: Any) -> datetime | None:
     """A datetime read by a raw statement (SQLite gives Django's UTC text)."""
     if value is None or isinstance(value, datetime):
         return value

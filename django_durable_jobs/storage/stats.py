@@ -13,6 +13,12 @@ by the upsert itself until the transaction ends, so two writers adding to
 the same minute are serialised and neither count is lost; rows are upserted
 in (minute, queue, name) order, so writers never wait on each other in a
 circle.
+
+**Totals.** :meth:`Stats.fold_stats` adds the finished minutes to the
+:class:`~django_durable_jobs.models.JobStatTotal` rows with the same
+element-wise addition, outside the writer's transactions; the totals'
+``through`` is the one watermark: a minute is folded once, when it passes
+it, and :meth:`Stats.delete_stats_before` never deletes a minute after it.
 """
 
 from __future__ import annotations
@@ -23,10 +29,14 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from django.db.models import BigIntegerField, Max, Sum
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from ..models import JobStat, QueueSample
-from ..stats import OUTCOMES, SAMPLED, Rollup, minute_of
+from ..models import JobStat, JobStatTotal, QueueSample
+from ..stats import OUTCOMES, RUN_BUCKETS, SAMPLED, WAIT_BUCKETS, Rollup, minute_of
+from .metrics import read_moment
 
 #: Columns added on conflict (the rest: the maximum, and the bucket lists).
 SUMMED = (
@@ -52,9 +62,16 @@ class Stats:
     #: The larger of two values (``GREATEST`` in PostgreSQL, ``MAX`` in SQLite).
     greatest = "GREATEST"
 
+    alias: str
+    vendor: str
+
     @cached_property
     def stat_tables(self) -> dict[str, str]:
-        return {"stat": JobStat._meta.db_table, "sample": QueueSample._meta.db_table}
+        return {
+            "stat": JobStat._meta.db_table,
+            "sample": QueueSample._meta.db_table,
+            "total": JobStatTotal._meta.db_table,
+        }
 
     # ------------------------------------------------------------ outcomes
 
@@ -103,17 +120,21 @@ class Stats:
         for row in rows:
             params += [self.adapt(row.minute), row.queue, row.name, *(getattr(row, c) for c in SUMMED)]
             params += [row.run_seconds_max, json.dumps(row.wait_buckets), json.dumps(row.run_buckets)]
-        sets = [f"{c} = s.{c} + excluded.{c}" for c in SUMMED]
-        sets.append(f"run_seconds_max = {self.greatest}(s.run_seconds_max, excluded.run_seconds_max)")
-        sets += [f"{c} = {self.merge_buckets(c)}" for c in ("wait_buckets", "run_buckets")]
         source = f"VALUES {', '.join([one] * len(rows))}"
         if where:
             source = f"SELECT * FROM ({source}) AS v WHERE {where}"
         sql = (
             f"INSERT INTO {table} AS s ({', '.join(COLUMNS)}) {source} "
-            f"ON CONFLICT (minute, queue, name) DO UPDATE SET {', '.join(sets)}"
+            f"ON CONFLICT (minute, queue, name) DO UPDATE SET {', '.join(self._added_sets())}"
         )
         return sql, params
+
+    def _added_sets(self) -> list[str]:
+        """The ``SET`` list that adds a conflicting row (``excluded``) to the stored one (``s``)."""
+        sets = [f"{c} = s.{c} + excluded.{c}" for c in SUMMED]
+        sets.append(f"run_seconds_max = {self.greatest}(s.run_seconds_max, excluded.run_seconds_max)")
+        sets += [f"{c} = {self.merge_buckets(c)}" for c in ("wait_buckets", "run_buckets")]
+        return sets
 
     def complete_many_counted(
         self, items: list[tuple[int, str, Any]], rollups: Sequence[Rollup]
@@ -189,16 +210,104 @@ class Stats:
             )
             return cursor.rowcount
 
+    # ------------------------------------------------------------ totals
+
+    def sum_stats(self, after: datetime | None, upto: datetime | None = None) -> list[Rollup]:
+        """The rollups of minutes in (``after``, ``upto``] (None: unbounded) summed per (queue, name).
+
+        One aggregate over the ``minute`` index; the bucket lists are summed
+        element-wise in SQL, so the rows never reach Python.
+        """
+        rows = JobStat.objects.using(self.alias).order_by()
+        if after is not None:
+            rows = rows.filter(minute__gt=after)
+        if upto is not None:
+            rows = rows.filter(minute__lte=upto)
+        sums: dict[str, Any] = {c: Sum(c) for c in SUMMED}
+        sums["run_seconds_max"] = Max("run_seconds_max")
+        for prefix, bounds in (("wait", WAIT_BUCKETS), ("run", RUN_BUCKETS)):
+            for i in range(len(bounds) + 1):
+                sums[f"{prefix}_{i}"] = Sum(Cast(KT(f"{prefix}_buckets__{i}"), BigIntegerField()))
+        found = []
+        for row in rows.values("queue", "name").annotate(**sums).order_by("queue", "name"):
+            rollup = Rollup(None, row["queue"], row["name"], run_seconds_max=row["run_seconds_max"] or 0.0)
+            for c in SUMMED:
+                setattr(rollup, c, row[c] or 0)
+            rollup.wait_buckets = [row[f"wait_{i}"] or 0 for i in range(len(WAIT_BUCKETS) + 1)]
+            rollup.run_buckets = [row[f"run_{i}"] or 0 for i in range(len(RUN_BUCKETS) + 1)]
+            found.append(rollup)
+        return found
+
+    def stats_clock(self) -> datetime:
+        """Now on the clock the writers count minutes by (the database's where it has one)."""
+        if self.vendor != "postgresql":
+            return timezone.now()
+        with self.cursor() as cursor:
+            cursor.execute("SELECT now()")
+            return cursor.fetchone()[0]
+
+    def fold_stats(self, cutoff: datetime) -> tuple[datetime | None, int]:
+        """Inside a transaction: add the rollups of minutes in (watermark, ``cutoff``] to the totals.
+
+        The watermark is the totals' ``through`` (every row has the same;
+        none before the first fold: every minute up to ``cutoff`` is folded
+        then). All totals then get ``through = cutoff``. Returns the minute
+        folded through and how many (queue, name) totals were added to; a
+        ``cutoff`` not after the watermark does nothing. PostgreSQL: the
+        totals table is locked against other folds (``SHARE ROW EXCLUSIVE``
+        conflicts with itself, not with readers), so two workers folding at
+        once fold in turn, the second finding the watermark moved; SQLite's
+        ``BEGIN IMMEDIATE`` serialises them already.
+        """
+        total = self.stat_tables["total"]
+        with self.cursor() as cursor:
+            if self.vendor == "postgresql":
+                cursor.execute(f"LOCK TABLE {total} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(f"SELECT MAX(through) FROM {total}")
+            through = read_moment(cursor.fetchone()[0])
+            if through is not None and cutoff <= through:
+                return through, 0
+            rollups = self.sum_stats(through, cutoff)
+            if rollups:
+                cursor.execute(*self._add_totals_sql(rollups, cutoff))
+            cursor.execute(f"UPDATE {total} SET through = %s", [self.adapt(cutoff)])
+        return cutoff, len(rollups)
+
+    def _add_totals_sql(self, rows: Sequence[Rollup], through: datetime) -> tuple[str, list[Any]]:
+        columns = (*COLUMNS[1:], "through")
+        # Totals outgrow 32 bits: PostgreSQL casts their counts to bigint, not integer.
+        casts = {c: "::bigint" if cast == "::integer" else cast for c, cast in self.casts.items()}
+        casts["through"] = self.casts.get("minute", "")
+        one = "(" + ", ".join(f"%s{casts.get(c, '')}" for c in columns) + ")"
+        params: list[Any] = []
+        for row in rows:
+            params += [row.queue, row.name, *(getattr(row, c) for c in SUMMED), row.run_seconds_max]
+            params += [json.dumps(row.wait_buckets), json.dumps(row.run_buckets), self.adapt(through)]
+        sets = [*self._added_sets(), "through = excluded.through"]
+        sql = (
+            f"INSERT INTO {self.stat_tables['total']} AS s ({', '.join(columns)}) "
+            f"VALUES {', '.join([one] * len(rows))} ON CONFLICT (queue, name) DO UPDATE SET {', '.join(sets)}"
+        )
+        return sql, params
+
     # ------------------------------------------------------------ retention
 
     def delete_stats_before(self, cutoff: datetime) -> tuple[int, int]:
-        """Delete rollups and queue samples of minutes before ``cutoff``; returns how many of each."""
-        deleted = []
+        """Delete rollups and queue samples of minutes before ``cutoff``; returns how many of each.
+
+        A rollup goes only once folded into the totals (its minute is not
+        after their ``through``; none goes before the first fold), so
+        pruning never lowers what ``/metrics`` counts.
+        """
+        stat, sample, total = (self.stat_tables[t] for t in ("stat", "sample", "total"))
         with self.cursor() as cursor:
-            for table in (self.stat_tables["stat"], self.stat_tables["sample"]):
-                cursor.execute(f"DELETE FROM {table} WHERE minute < %s", [self.adapt(cutoff)])
-                deleted.append(cursor.rowcount)
-        return deleted[0], deleted[1]
+            cursor.execute(
+                f"DELETE FROM {stat} WHERE minute < %s AND minute <= (SELECT MAX(through) FROM {total})",
+                [self.adapt(cutoff)],
+            )
+            rollups = cursor.rowcount
+            cursor.execute(f"DELETE FROM {sample} WHERE minute < %s", [self.adapt(cutoff)])
+            return rollups, cursor.rowcount
 
 
 def _seconds(value: Any) -> float | None:

@@ -163,11 +163,12 @@ class ControlLoop:
         self._sample_queues()
 
     def _sample_queues(self) -> None:
-        """Once a minute, queue depth samples: the first worker of the fleet to get here records them."""
+        """Once a minute, queue depth samples and ``/metrics`` totals: the fleet's first worker does them."""
         minute = int(time.time() // 60)
         if minute != self._sampled_minute:
             self._sampled_minute = minute  # also after an error: the next try is next minute
             stats.sample_queues(self.using)
+            stats.fold_totals(self.using)
 
     def _prune(self, now: float) -> None:
         """Delete a slice of the expired finished jobs, unless another worker is at it.
