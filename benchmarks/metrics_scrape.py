@@ -6,7 +6,11 @@ end unless ``--keep``), bulk-inserts the finished rows with
 ``generate_series``, a few thousand unfinished ones in three queues, four
 workers and per-minute rollups (JobStat: one row per minute, queue and job
 name, for each of ``--days``), then times scrapes through the view (a real
-request with the bearer token) and prints the figures.
+request with the bearer token) and prints the figures: first with every
+minute unfolded (as before the workers' first fold), then after the fold
+into the cumulative totals (what workers keep up once a minute: a scrape
+reads a total per queue and name plus the last two or three minutes). It
+also times the first fold of all those minutes and a steady one-minute fold.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import os
 import statistics
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "durable_jobs_metrics_bench"
@@ -92,8 +98,10 @@ def run(args: argparse.Namespace) -> None:
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
+    from django.utils import timezone
 
     from django_durable_jobs.models import Worker
+    from django_durable_jobs.state import stats
 
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
@@ -109,23 +117,39 @@ def run(args: argparse.Namespace) -> None:
     for days in args.days:
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM durable_jobs_jobstat")
+            cursor.execute("DELETE FROM durable_jobs_jobstattotal")
             cursor.execute(ROLLUPS, [int(days * 1440) - 1])
             cursor.execute("VACUUM ANALYZE durable_jobs_jobstat")
             cursor.execute("SELECT count(*) FROM durable_jobs_jobstat")
             rollups = cursor.fetchone()[0]
-        times = []
-        for _ in range(args.scrapes + 3):
-            began = time.perf_counter()
-            response = client.get("/jobs/metrics")
-            times.append((time.perf_counter() - began) * 1000)
-            assert response.status_code == 200, response.content
-        times = sorted(times[3:])  # the first ones warm the connection and caches
+        scrapes(client, args.scrapes, f"{rollups:,} JobStat rows ({days:g} days), none folded")
+        now = timezone.now()
+        began = time.perf_counter()
+        totals = stats.fold_totals(connection.alias, now)
         print(
-            f"scrape with {rollups:,} JobStat rows ({days:g} days): "
-            f"median {statistics.median(times):.1f} ms, "
-            f"min {times[0]:.1f} ms, p90 {times[int(len(times) * 0.9)]:.1f} ms, "
-            f"{len(response.content):,} bytes"
+            f"first fold of {days:g} days into {totals} totals: {(time.perf_counter() - began) * 1000:.0f} ms"
         )
+        began = time.perf_counter()
+        stats.fold_totals(connection.alias, now + timedelta(minutes=1))
+        print(
+            f"a one-minute fold (once a minute, by a worker): {(time.perf_counter() - began) * 1000:.1f} ms"
+        )
+        scrapes(client, args.scrapes, f"{rollups:,} JobStat rows ({days:g} days), folded")
+
+
+def scrapes(client: Any, n: int, what: str) -> None:
+    times = []
+    for _ in range(n + 3):
+        began = time.perf_counter()
+        response = client.get("/jobs/metrics")
+        times.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200, response.content
+    times = sorted(times[3:])  # the first ones warm the connection and caches
+    print(
+        f"scrape with {what}: median {statistics.median(times):.1f} ms, "
+        f"min {times[0]:.1f} ms, p90 {times[int(len(times) * 0.9)]:.1f} ms, "
+        f"{len(response.content):,} bytes"
+    )
 
 
 if __name__ == "__main__":

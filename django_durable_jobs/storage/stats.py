@@ -29,9 +29,6 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from django.db.models import BigIntegerField, Max, Sum
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ..models import JobStat, JobStatTotal, QueueSample
@@ -215,28 +212,46 @@ class Stats:
     def sum_stats(self, after: datetime | None, upto: datetime | None = None) -> list[Rollup]:
         """The rollups of minutes in (``after``, ``upto``] (None: unbounded) summed per (queue, name).
 
-        One aggregate over the ``minute`` index; the bucket lists are summed
-        element-wise in SQL, so the rows never reach Python.
+        One aggregate over the ``minute`` index, the bucket lists summed
+        element-wise in SQL. Hand-written: the ORM took 10 to 20 ms to
+        compile its 34 ``Sum(Cast(KT(...)))`` for a statement that runs in
+        under one.
         """
-        rows = JobStat.objects.using(self.alias).order_by()
+        where, params = [], []
         if after is not None:
-            rows = rows.filter(minute__gt=after)
+            where.append("minute > %s")
+            params.append(self.adapt(after))
         if upto is not None:
-            rows = rows.filter(minute__lte=upto)
-        sums: dict[str, Any] = {c: Sum(c) for c in SUMMED}
-        sums["run_seconds_max"] = Max("run_seconds_max")
-        for prefix, bounds in (("wait", WAIT_BUCKETS), ("run", RUN_BUCKETS)):
-            for i in range(len(bounds) + 1):
-                sums[f"{prefix}_{i}"] = Sum(Cast(KT(f"{prefix}_buckets__{i}"), BigIntegerField()))
+            where.append("minute <= %s")
+            params.append(self.adapt(upto))
+        waits, runs = len(WAIT_BUCKETS) + 1, len(RUN_BUCKETS) + 1
+        sums = [f"SUM({c})" for c in SUMMED]
+        sums.append("MAX(run_seconds_max)")
+        sums += [f"SUM({self._bucket('wait_buckets', i)})" for i in range(waits)]
+        sums += [f"SUM({self._bucket('run_buckets', i)})" for i in range(runs)]
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
+        with self.cursor() as cursor:
+            cursor.execute(
+                f"SELECT queue, name, {', '.join(sums)} FROM {self.stat_tables['stat']} "
+                f"{condition}GROUP BY queue, name ORDER BY queue, name",
+                params,
+            )
+            rows = cursor.fetchall()
         found = []
-        for row in rows.values("queue", "name").annotate(**sums).order_by("queue", "name"):
-            rollup = Rollup(None, row["queue"], row["name"], run_seconds_max=row["run_seconds_max"] or 0.0)
-            for c in SUMMED:
-                setattr(rollup, c, row[c] or 0)
-            rollup.wait_buckets = [row[f"wait_{i}"] or 0 for i in range(len(WAIT_BUCKETS) + 1)]
-            rollup.run_buckets = [row[f"run_{i}"] or 0 for i in range(len(RUN_BUCKETS) + 1)]
+        for queue, name, *values in rows:
+            values = [v or 0 for v in values]
+            rollup = Rollup(None, queue, name, **dict(zip(SUMMED, values[: len(SUMMED)], strict=True)))
+            rollup.run_seconds_max = float(values[len(SUMMED)])
+            rollup.wait_buckets = [int(v) for v in values[len(SUMMED) + 1 : len(SUMMED) + 1 + waits]]
+            rollup.run_buckets = [int(v) for v in values[len(SUMMED) + 1 + waits :]]
             found.append(rollup)
         return found
+
+    def _bucket(self, column: str, i: int) -> str:
+        """SQL for the ``i``-th count of a bucket list column (NULL past its end)."""
+        if self.vendor == "postgresql":
+            return f"({column} ->> {i})::bigint"
+        return f"json_extract({column}, '$[{i}]')"
 
     def stats_clock(self) -> datetime:
         """Now on the clock the writers count minutes by (the database's where it has one)."""
