@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
 from demo import jobs as demo
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from django_durable_jobs import pause_queue
-from django_durable_jobs.models import Job, Status, Worker
+from django_durable_jobs.models import Job, JobStat, JobStatTotal, Status, Worker
+from django_durable_jobs.stats import minute_of
 
 from ..conftest import wait_for
 
@@ -60,3 +65,27 @@ def test_metrics_count_what_a_real_worker_did(client, settings, run_worker) -> N
     assert samples["durable_jobs_worker_busy_slots"] == {labels(worker=worker_id): 1}
     worker.terminate()
     assert scrape(client)["durable_jobs_workers"][labels(state="dead")] == 1, "stopped: not alive"
+
+
+def test_workers_fold_the_minutes_and_pruning_leaves_the_counters_alone(client, settings, run_worker) -> None:
+    settings.DURABLE_JOBS = {**settings.DURABLE_JOBS, "METRICS_TOKEN": TOKEN}
+    now = minute_of(timezone.now())
+    for ago, completed in ((timedelta(hours=3), 2), (timedelta(minutes=10), 3), (timedelta(0), 5)):
+        JobStat.objects.create(minute=now - ago, queue="default", name="demo.add", completed=completed)
+    series = labels(queue="default", name="demo.add", outcome="completed")
+    assert scrape(client)["durable_jobs_finished_total"][series] == 10
+
+    keep = {"DJJ_EXTRA_SETTINGS": json.dumps({"STATS_RETENTION": None})}  # no pruning: only the fold
+    folding = run_worker("--queue", "none", env=keep)
+    wait_for(lambda: JobStatTotal.objects.filter(completed=5).exists(), timeout=30)
+    assert folding.terminate() == 0
+    assert JobStatTotal.objects.get().through >= now - timedelta(minutes=3), "folded up to two minutes ago"
+    assert scrape(client)["durable_jobs_finished_total"][series] == 10, (
+        "the totals plus the minutes after them"
+    )
+
+    prune = {"DJJ_EXTRA_SETTINGS": json.dumps({"STATS_RETENTION": 90 * 60})}
+    pruning = run_worker("--queue", "none", env=prune)
+    wait_for(lambda: not JobStat.objects.filter(minute__lt=now - timedelta(hours=1)).exists(), timeout=30)
+    assert pruning.terminate() == 0
+    assert scrape(client)["durable_jobs_finished_total"][series] == 10, "no counter reset"
