@@ -10,7 +10,7 @@ request with the bearer token) and prints the figures: first with every
 minute unfolded (as before the workers' first fold), then after the fold
 into the cumulative totals (what workers keep up once a minute: a scrape
 reads a total per queue and name plus the last two or three minutes). It
-also times the first fold of all those minutes and a steady one-minute fold.
+also times the folds that catch up with those minutes and a steady one-minute fold.
 """
 
 from __future__ import annotations
@@ -124,10 +124,15 @@ def run(args: argparse.Namespace) -> None:
             rollups = cursor.fetchone()[0]
         scrapes(client, args.scrapes, f"{rollups:,} JobStat rows ({days:g} days), none folded")
         now = timezone.now()
-        began = time.perf_counter()
-        totals = stats.fold_totals(connection.alias, now)
+        folds, through = [], None
+        while through is None or through < stats.minute_of(now) - stats.FOLD_LAG:
+            began = time.perf_counter()
+            through = stats.fold_totals(connection.alias, now).through
+            folds.append((time.perf_counter() - began) * 1000)
         print(
-            f"first fold of {days:g} days into {totals} totals: {(time.perf_counter() - began) * 1000:.0f} ms"
+            f"catching up {days:g} days (a fold adds {stats.FOLD_SPAN.total_seconds() / 3600:g} h at most): "
+            f"{len(folds)} folds, "
+            f"longest {max(folds):.0f} ms, {sum(folds):.0f} ms in all"
         )
         began = time.perf_counter()
         stats.fold_totals(connection.alias, now + timedelta(minutes=1))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils import timezone
 
@@ -28,6 +28,15 @@ from ..storage.stats import Timings
 Timed = tuple[datetime, Timings]
 #: How far behind "now" the totals are folded: the minutes still being written.
 FOLD_LAG = timedelta(minutes=2)
+#: The most minutes one fold adds (a first fold after upgrading catches up a day a minute).
+FOLD_SPAN = timedelta(days=1)
+
+
+class Folded(NamedTuple):
+    """What a fold did: the last minute the totals now hold (None: no rollup yet), totals added to."""
+
+    through: datetime | None
+    totals: int
 
 
 def lock_jobs(using: str, job_ids: list[int]) -> Timed | None:
@@ -107,26 +116,27 @@ def sample_queues(using: str, now: datetime | None = None) -> bool:
         return store.insert_samples(minute, store.unfinished_counts()) > 0
 
 
-def fold_totals(using: str, now: datetime | None = None) -> int:
+def fold_totals(using: str, now: datetime | None = None) -> Folded:
     """Add the minutes that ended before the last two to the cumulative totals ``/metrics`` reads.
 
     Workers call it once a minute (whichever gets there first folds; the
     others find nothing left). ``now`` defaults to the clock the writers
     count minutes by. The current minute and the one before stay out: an
     outcome transaction counts in the minute it began, so a minute is still
-    written to after it ends. Returns how many (queue, name) totals grew;
-    with ``STATS`` off there is nothing new to fold and nothing is read.
+    written to after it ends. At most :data:`FOLD_SPAN` of minutes goes in
+    at a time. With ``STATS`` off there is nothing new to fold and nothing
+    is read.
     """
     if not jobs_settings.STATS:
-        return 0
+        return Folded(None, 0)
     return _fold(using, now)
 
 
-def _fold(using: str, now: datetime | None) -> int:
+def _fold(using: str, now: datetime | None) -> Folded:
     store = engine(using)
     with store.atomic():
         cutoff = minute_of(now or store.stats_clock()) - FOLD_LAG
-        return store.fold_stats(cutoff)[1]
+        return Folded(*store.fold_stats(cutoff, FOLD_SPAN))
 
 
 def prune_stats(using: str, now: datetime | None = None) -> tuple[int, int]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -261,18 +261,20 @@ class Stats:
             cursor.execute("SELECT now()")
             return cursor.fetchone()[0]
 
-    def fold_stats(self, cutoff: datetime) -> tuple[datetime | None, int]:
-        """Inside a transaction: add the rollups of minutes in (watermark, ``cutoff``] to the totals.
+    def fold_stats(self, cutoff: datetime, span: timedelta) -> tuple[datetime | None, int]:
+        """Inside a transaction: add the rollups after the watermark, up to ``cutoff``, to the totals.
 
-        The watermark is the totals' ``through`` (every row has the same;
-        none before the first fold: every minute up to ``cutoff`` is folded
-        then). All totals then get ``through = cutoff``. Returns the minute
-        folded through and how many (queue, name) totals were added to; a
-        ``cutoff`` not after the watermark does nothing. PostgreSQL: the
-        totals table is locked against other folds (``SHARE ROW EXCLUSIVE``
-        conflicts with itself, not with readers), so two workers folding at
-        once fold in turn, the second finding the watermark moved; SQLite's
-        ``BEGIN IMMEDIATE`` serialises them already.
+        The watermark is the totals' ``through`` (every row has the same);
+        before the first fold, the minute before the oldest rollup. At most
+        ``span`` of minutes is added at a time, so a first fold over weeks of
+        rollups (after upgrading) does not hold up the worker's control loop:
+        later folds catch up. All totals then get the new ``through``.
+        Returns it (None: nothing to fold yet) and how many (queue, name)
+        totals were added to; a ``cutoff`` not after the watermark does
+        nothing. PostgreSQL: the totals table is locked against other folds
+        (``SHARE ROW EXCLUSIVE`` conflicts with itself, not with readers), so
+        two workers folding at once fold in turn, the second finding the
+        watermark moved; SQLite's ``BEGIN IMMEDIATE`` serialises them already.
         """
         total = self.stat_tables["total"]
         with self.cursor() as cursor:
@@ -280,13 +282,20 @@ class Stats:
                 cursor.execute(f"LOCK TABLE {total} IN SHARE ROW EXCLUSIVE MODE")
             cursor.execute(f"SELECT MAX(through) FROM {total}")
             through = read_moment(cursor.fetchone()[0])
-            if through is not None and cutoff <= through:
+            if through is None:
+                cursor.execute(f"SELECT MIN(minute) FROM {self.stat_tables['stat']}")
+                oldest = read_moment(cursor.fetchone()[0])
+                if oldest is None or oldest > cutoff:
+                    return None, 0
+                through = oldest - timedelta(minutes=1)
+            upto = min(cutoff, through + span)
+            if upto <= through:
                 return through, 0
-            rollups = self.sum_stats(through, cutoff)
+            rollups = self.sum_stats(through, upto)
             if rollups:
-                cursor.execute(*self._add_totals_sql(rollups, cutoff))
-            cursor.execute(f"UPDATE {total} SET through = %s", [self.adapt(cutoff)])
-        return cutoff, len(rollups)
+                cursor.execute(*self._add_totals_sql(rollups, upto))
+            cursor.execute(f"UPDATE {total} SET through = %s", [self.adapt(upto)])
+        return upto, len(rollups)
 
     def _add_totals_sql(self, rows: Sequence[Rollup], through: datetime) -> tuple[str, list[Any]]:
         columns = (*COLUMNS[1:], "through")

@@ -61,7 +61,8 @@ def finished_total(outcome: str = "completed", name: str = "demo.add") -> float:
 
 
 def fold(now: datetime = NOW) -> int:
-    return stat_state.fold_totals(connection.alias, now)
+    """Fold as a worker does; returns how many totals grew."""
+    return stat_state.fold_totals(connection.alias, now).totals
 
 
 def test_a_fold_adds_exactly_the_minutes_after_the_watermark_up_to_two_minutes_ago() -> None:
@@ -96,6 +97,24 @@ def test_folding_again_counts_nothing_twice() -> None:
     assert add.through == CUTOFF + timedelta(minutes=1), "the watermark moves on regardless"
 
 
+def test_a_first_fold_over_weeks_of_minutes_catches_up_a_day_at_a_time() -> None:
+    day = 24 * 60
+    stat(3 * day, completed=1)
+    stat(3 * day - 5, completed=10)
+    stat(day, completed=100)
+    stat(0, completed=1000)
+    oldest = minute_of(NOW) - timedelta(minutes=3 * day)
+    assert stat_state.fold_totals(connection.alias, NOW) == (
+        oldest - timedelta(minutes=1) + timedelta(days=1),
+        1,
+    )
+    assert total().completed == 11 and finished_total() == 1111, "the scrape reads the rest from the minutes"
+    assert fold() == 0, "a day without rollups"
+    assert fold() == 1 and total().completed == 111
+    assert fold() == 0 and total().through == CUTOFF, "caught up: two minutes ago"
+    assert finished_total() == 1111
+
+
 def test_with_stats_off_the_workers_fold_nothing() -> None:
     stat(5, completed=3)
     with override_settings(DURABLE_JOBS={"STATS": False}):
@@ -123,7 +142,7 @@ def test_pruning_keeps_the_minutes_not_folded_yet() -> None:
     with store.atomic():
         assert store.delete_stats_before(minute_of(NOW))[0] == 0, "no fold yet: nothing may go"
     with store.atomic():
-        store.fold_stats(minute_of(NOW) - timedelta(minutes=old + 1))  # the watermark: the older row
+        store.fold_stats(minute_of(NOW) - timedelta(minutes=old + 1), stat_state.FOLD_SPAN)  # the older row
     with store.atomic():
         assert store.delete_stats_before(minute_of(NOW))[0] == 1, "only the folded minute goes"
     assert JobStat.objects.get().completed == 10
@@ -154,7 +173,7 @@ def test_a_concurrent_fold_waits_for_the_first_and_finds_nothing_left() -> None:
 
     store = engine()
     with store.atomic():
-        assert store.fold_stats(CUTOFF)[1] == 1
+        assert store.fold_stats(CUTOFF, stat_state.FOLD_SPAN)[1] == 1
         other = threading.Thread(target=second)
         other.start()
         other.join(0.5)
