@@ -24,6 +24,8 @@ do. Scenarios (``--only``):
                   queue ``big`` that no worker serves.
 ``paused-queue``  200,000 pending jobs of a paused queue ahead; the worker serves every queue.
 ``paused-type``   200,000 pending jobs of a paused job type ahead, in the same queue.
+``prune``         a drain while ``durablejobs prune --older-than 12h`` deletes 1,000,000 completed
+                  rows (``--history``); before the drains, that prune alone is timed (rows/s).
 ``procs8``        8 ``runjobs -c 8`` processes against one database vs the 1 ``runjobs -c 8``
                   of the baseline: total throughput.
 ``procs8c1``      8 ``runjobs -c 1`` processes (the baseline's 8 slots, spread over 8 processes).
@@ -97,6 +99,7 @@ SCENARIOS = (
     "other-queue",
     "paused-queue",
     "paused-type",
+    "prune",
     "procs8",
     "procs8c1",
 )
@@ -420,6 +423,7 @@ class Scenario:
     concurrency: int = 8
     pauses: list[list[str]] = field(default_factory=list)  # manage.py durablejobs ... commands
     extra_plans: list[tuple[str, list[str] | None]] = field(default_factory=list)
+    during: list[str] | None = None  # a manage.py durablejobs command run while the workers drain
 
     def workers_text(self) -> str:
         queues = "".join(f" -q {q}" for q in self.worker_queues or [])
@@ -567,6 +571,16 @@ def drain(scenario: Scenario, code: Code, db: Db, n: int, logdir: Path) -> Run:
             vacuum_analyze(conn)
             plans = [explain(conn, s) for s in statements]  # as the resumed workers' first claim
             resume_all(conn, procs)
+            side = None
+            if scenario.during:
+                side = subprocess.Popen(
+                    code.manage_cmd("durablejobs", *scenario.during),
+                    env=code.env(db),
+                    cwd=code.root,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                _live.append(side)
             deadline = time.monotonic() + 1800
             last_check = 0.0
             while True:
@@ -587,6 +601,10 @@ def drain(scenario: Scenario, code: Code, db: Db, n: int, logdir: Path) -> Run:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{scenario.name}: {done} of {n} done after 30 minutes")
                 time.sleep(0.1)
+        if side is not None:
+            if side.wait(timeout=1800) != 0:
+                raise RuntimeError(f"durablejobs {' '.join(scenario.during or [])} failed during the drain")
+            _live.remove(side)
         span = conn.execute(
             f"SELECT extract(epoch FROM max(finished_at) - min(started_at)) FROM {JOB} WHERE id >= %s",
             [first],
@@ -639,12 +657,41 @@ def scenarios(args: argparse.Namespace) -> dict[str, Scenario]:
             pauses=[["pause-job-type", "demo.add"]],
             extra_plans=[("-q default, same rows", ["default"])],
         ),
+        "prune": Scenario(
+            "prune",
+            f"while durablejobs prune deletes {h:,} completed rows",
+            lambda conn: insert_jobs(conn, h, status="completed"),
+            during=["prune", "--older-than", "12h"],
+        ),
         "procs8": Scenario("procs8", "8 processes, total", processes=8, concurrency=8),
         "procs8c1": Scenario("procs8c1", "8 processes, total", processes=8, concurrency=1),
     }
 
 
 BASELINE = Scenario("baseline", "baseline: empty table")
+
+
+def prune_rate(code: Code, db: Db, n: int) -> None:
+    """``durablejobs prune`` of ``n`` completed rows, timed as a user runs it (start-up included)."""
+    with db.connect() as conn:
+        reset(conn)
+        insert_jobs(conn, n, status="completed")
+        vacuum_analyze(conn)
+    started = time.monotonic()
+    subprocess.run(
+        code.manage_cmd("durablejobs", "prune", "--older-than", "12h"),
+        env=code.env(db),
+        cwd=code.root,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    elapsed = time.monotonic() - started
+    with db.connect() as conn:
+        left = conn.execute(f"SELECT count(*) FROM {JOB}").fetchone()[0]
+    if left:
+        raise RuntimeError(f"durablejobs prune left {left:,} of {n:,} expired rows")
+    rate = n / elapsed
+    print(f"  durablejobs prune of {n:,} completed rows: {elapsed:.1f} s, {rate:,.0f} rows/s", flush=True)
 
 
 def run_series(
@@ -1066,6 +1113,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.names:
             create_database(db, code)
+            if "prune" in args.names:
+                prune_rate(code, db, args.history)
             runs += run_series(code, db, args.names, scenarios(args), args)
         if prev:
             prev_db = Db(name="durable_jobs_scale_prev")
