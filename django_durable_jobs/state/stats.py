@@ -123,9 +123,11 @@ def fold_totals(using: str, now: datetime | None = None) -> Folded:
     others find nothing left). ``now`` defaults to the clock the writers
     count minutes by. The current minute and the one before stay out: an
     outcome transaction counts in the minute it began, so a minute is still
-    written to after it ends. At most :data:`FOLD_SPAN` of minutes goes in
-    at a time. With ``STATS`` off there is nothing new to fold and nothing
-    is read.
+    written to after it ends. A count added to a minute already folded (an
+    outcome transaction open for over a minute, a cancelling process whose
+    clock is behind the database's) stays out of the totals. At most
+    :data:`FOLD_SPAN` of minutes goes in at a time. With ``STATS`` off there
+    is nothing new to fold and nothing is read.
     """
     if not jobs_settings.STATS:
         return Folded(None, 0)
