@@ -84,6 +84,9 @@ def test_dashboard_charts_real_outcomes_and_refreshes_in_place(
     seed_history(start)
     jobs = [demo.add.enqueue(i, i) for i in range(COMPLETING)]
     jobs += [demo.maybe_fail.enqueue(i, fail=True) for i in range(FAILING)]
+    # One job stays pending (due in an hour), so every queue sample has a "default" row,
+    # however fast the others finish: a queue with no unfinished job is not sampled.
+    demo.add.using(run_after=timedelta(hours=1)).enqueue(0, 0)
     run_worker("--queue", "default", "--concurrency", "2", "--worker-id", "dash:worker-1")
     wait_for(lambda: finished(jobs))
 
