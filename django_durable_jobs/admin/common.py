@@ -32,7 +32,7 @@ from django.utils.safestring import SafeString
 
 from .. import validation
 from ..conf import jobs_settings
-from ..exceptions import DurableJobsError
+from ..exceptions import DurableJobsError, InvalidValue
 from ..statuses import PauseMode
 from .guard import InputGuard
 
@@ -122,15 +122,20 @@ class Selected:
     skipped: str = ""
 
 
-def confirmed(request: HttpRequest) -> bool:
-    """The confirmation page was submitted (Django's delete confirmation posts ``post=yes`` too)."""
-    return request.POST.get("post") == "yes"
+def confirmed_reason(request: HttpRequest) -> tuple[str | None, str]:
+    """``(reason, error)`` of a confirmation page's POST.
 
-
-def posted_reason(request: HttpRequest) -> str:
-    """The reason a confirmation page posted; ``InvalidValue`` if it cannot be stored."""
-    reason = request.POST.get("reason", "").strip()
-    return validation.text("reason", reason, max_length=validation.REASON_LENGTH)
+    ``reason`` is None until the page is submitted (Django's delete
+    confirmation posts ``post=yes`` too), or when the reason cannot be
+    stored; ``error`` then says why, for the page shown again.
+    """
+    if request.POST.get("post") != "yes":
+        return None, ""
+    try:
+        reason = request.POST.get("reason", "").strip()
+        return validation.text("reason", reason, max_length=validation.REASON_LENGTH), ""
+    except InvalidValue as exc:
+        return None, str(exc)
 
 
 def confirmation_page(

@@ -31,9 +31,8 @@ from .common import (
     ReadOnlyRowsAdmin,
     Selected,
     confirmation_page,
-    confirmed,
+    confirmed_reason,
     cut_reason,
-    posted_reason,
     short_datetime,
     status_badge,
     summary,
@@ -175,15 +174,10 @@ class JobAdmin(JobPage, ReadOnlyRowsAdmin):
         mode: str = PauseMode.GRACEFUL,
     ) -> TemplateResponse | None:
         """The confirmation page of bulk action ``name``; once confirmed, the action itself."""
-        error = ""
-        if confirmed(request):
-            try:
-                reason = posted_reason(request)
-            except InvalidValue as exc:
-                error = str(exc)
-            else:
-                self.bulk(request, queryset, action, mode, reason=reason)
-                return None  # back to the list, with the summary
+        reason, error = confirmed_reason(request)
+        if reason is not None:
+            self.bulk(request, queryset, action, mode, reason=reason)
+            return None  # back to the list, with the summary
         button, note = CONFIRM[name]
         done = JOB_ACTIONS[action] if action != "pause" else f"paused ({mode})"
         rows = (

@@ -30,19 +30,18 @@ from django.utils.timesince import timesince
 from django_durable_jobs import pause_worker, resume_worker
 
 from ..conf import jobs_settings
-from ..exceptions import DurableJobsError, InvalidValue
+from ..exceptions import DurableJobsError
 from ..models import Job, PauseMode, Worker
 from .common import (
     LISTED,
     ReadOnlyRowsAdmin,
     Selected,
     confirmation_page,
-    confirmed,
+    confirmed_reason,
     cut_reason,
     operate_url,
     operation,
     pause_or_resume,
-    posted_reason,
     summary,
 )
 
@@ -170,15 +169,10 @@ class WorkerAdmin(ReadOnlyRowsAdmin):
         self, request: HttpRequest, queryset: QuerySet[Worker], name: str, mode: str = ""
     ) -> TemplateResponse | None:
         """The confirmation page of bulk action ``name``; once confirmed, the action itself."""
-        error = ""
-        if confirmed(request):
-            try:
-                reason = posted_reason(request)
-            except InvalidValue as exc:
-                error = str(exc)
-            else:
-                self.bulk(request, queryset, mode, reason)
-                return None
+        reason, error = confirmed_reason(request)
+        if reason is not None:
+            self.bulk(request, queryset, mode, reason)
+            return None
         if mode:
             button = "Pause now" if mode == PauseMode.AGGRESSIVE else "Pause"
             note = (
