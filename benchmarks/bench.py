@@ -176,7 +176,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
 # --------------------------------------------------------------------------- database
 
 
-def create_database(config: Config) -> None:
+def create_database(config: Config, pg_name: str = PG_DB_NAME, sqlite_name: str = "bench.sqlite3") -> None:
     """A fresh, empty database for this run; its name goes into ``config.db_name``."""
     if config.db == "postgres":
         import psycopg
@@ -188,11 +188,11 @@ def create_database(config: Config) -> None:
             dbname="postgres",
             autocommit=True,
         ) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {PG_DB_NAME} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {PG_DB_NAME}")
-        config.db_name = PG_DB_NAME
+            conn.execute(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {pg_name}")
+        config.db_name = pg_name
     else:
-        config.db_name = str(config.workdir / "bench.sqlite3")
+        config.db_name = str(config.workdir / sqlite_name)
 
 
 def setup_django(config: Config) -> None:

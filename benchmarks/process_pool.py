@@ -30,21 +30,7 @@ DB_NAME = "durable_jobs_bench_pool"  # not bench.py's: both may run at once
 
 
 def create_database(config: bench.Config) -> None:
-    if config.db != "postgres":
-        config.db_name = str(config.workdir / "pool.sqlite3")
-        return
-    import psycopg
-
-    with psycopg.connect(
-        host=os.environ.get("DJJ_PG_HOST", "127.0.0.1"),
-        port=os.environ.get("DJJ_PG_PORT", "5432"),
-        user=os.environ.get("DJJ_PG_USER", "postgres"),
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    config.db_name = DB_NAME
+    bench.create_database(config, DB_NAME, "pool.sqlite3")
 
 
 def cpu_seconds(pids: list[int]) -> float:
