@@ -147,23 +147,17 @@ def new_job(fields: dict[str, Any], template: dict[str, Any] | None = None) -> J
     spends most of its time setting defaults one field at a time. Like
     ``bulk_create`` skips ``post_save``, this skips ``pre_init``/``post_init``.
     ``template``: from :func:`job_template`, the defaults with the columns a
-    batch shares already in (``fields`` must then hold args and kwargs).
+    batch shares already in (checked once for the batch).
     """
-    if template is None:
-        template = job_template()
-        unknown = fields.keys() - template.keys()
-        if unknown:
-            raise TypeError(f"not Job columns: {', '.join(sorted(unknown))} (use attnames, e.g. fanout_id)")
-        template = {**template, "args": [], "kwargs": {}}  # fresh mutable defaults
     job = Job.__new__(Job)
-    job.__dict__.update(template)
+    job.__dict__.update(template or job_template(fields), args=[], kwargs={})  # fresh mutable defaults
     job.__dict__.update(fields)
     job._state = ModelState()
     return job
 
 
 def job_template(shared: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A new Job's column values (attnames), with ``shared`` in."""
+    """A new Job's column values (attnames), with ``shared`` in; TypeError for a name that is no column."""
     global _job_template
     if _job_template is None:
         blank = Job()
@@ -172,7 +166,7 @@ def job_template(shared: dict[str, Any] | None = None) -> dict[str, Any]:
         return _job_template
     unknown = shared.keys() - _job_template.keys()
     if unknown:
-        raise TypeError(f"not Job columns: {', '.join(sorted(unknown))}")
+        raise TypeError(f"not Job columns: {', '.join(sorted(unknown))} (use attnames, e.g. fanout_id)")
     return {**_job_template, **shared}
 
 

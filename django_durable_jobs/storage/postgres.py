@@ -147,12 +147,16 @@ class PostgresEngine(Engine):
         with self.cursor() as cursor:
             cursor.execute(sql, params)
             ids = [row[0] for row in cursor.fetchall()]
+        self._saved(jobs, ids)
+        if len(jobs) > 1:
+            self.notify_work({job.queue for job in jobs})
+
+    def _saved(self, jobs: list[Job], ids: list[int]) -> None:
+        """Mark the inserted jobs saved under their new ids, as ``Model.save()`` would."""
         for job, job_id in zip(jobs, ids, strict=True):
             job.pk = job_id
             job._state.adding = False
             job._state.db = self.alias
-        if len(jobs) > 1:
-            self.notify_work({job.queue for job in jobs})
 
     #: From this many jobs on, a bulk enqueue uses COPY.
     COPY_FROM = 200
@@ -191,10 +195,7 @@ class PostgresEngine(Engine):
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for start in range(0, len(lines), 1000):
                     copy.write("".join(lines[start : start + 1000]))
-        for job, job_id in zip(jobs, ids, strict=True):
-            job.pk = job_id
-            job._state.adding = False
-            job._state.db = self.alias
+        self._saved(jobs, ids)
 
     def _insert_sql(self, jobs: list[Job]) -> tuple[str, list[Any]]:
         """A column equal in every row is sent once, as a scalar.
