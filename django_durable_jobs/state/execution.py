@@ -64,9 +64,9 @@ def claim(using: str, worker_id: str, queues: Sequence[str] | None, limit: int) 
     return engine(using).claim(worker_id, uuid.uuid4().hex, queues, limit, limited=any_limits())
 
 
-def permit_spacing(using: str, queues: Sequence[str] | None) -> float | None:
-    """Seconds between permits of the next ready rate-limited job, or None (see the engine)."""
-    return engine(using).permit_spacing(queues)
+def next_permit_in(using: str, queues: Sequence[str] | None) -> float | None:
+    """Seconds until the next ready rate-limited job may get a permit, or None (see the engine)."""
+    return engine(using).next_permit_in(queues)
 
 
 def renew_leases(using: str, owned: dict[int, str]) -> None:

@@ -163,7 +163,7 @@ class Claims:
             self._no_limited_until = time.monotonic() + self.LIMITED_RECHECK
             return []
         self.before_limited_claim(cursor)
-        prefix = max(self.LIMITED_PREFIX, 20 * limit)
+        prefix = max(self.LIMITED_PREFIX, 2 * limit)
         rows = self._take(
             cursor, worker_id, lease, self._limited_select(ready, "LIMIT %s"), [*ready_params, prefix, limit]
         )
@@ -174,21 +174,27 @@ class Claims:
         return rows
 
     #: Ready limited jobs the first, cheap, pass of a limited claim looks at (at least).
-    LIMITED_PREFIX = 500
+    #: Keys at their limit are not among them, so each key in it has a free slot.
+    LIMITED_PREFIX = 50
 
     def _limited_select(self, ready: str, prefix: str) -> str:
         """Ready limited jobs that fit: each key's rank within its free concurrency slots and
         within the starts its rate allows in the window that ends now."""
         job = self.tables["job"]
         window_start = self.seconds_ago("k.rate_period")
-        return f"""WITH candidate AS (
-                SELECT id, priority, concurrency_key, concurrency_limit, rate_key, rate_limit, rate_period
-                FROM {job} WHERE {ready} AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
-                ORDER BY priority DESC, id {prefix}),
-            running AS (
+        # Keys at their limit are left out before ranking: while a key is full,
+        # its backlog costs an index walk, not a sort.
+        return f"""WITH running AS (
                 SELECT concurrency_key, count(*) AS n FROM {job}
-                WHERE status = 'running' AND concurrency_key IN (SELECT concurrency_key FROM candidate)
+                WHERE status = 'running' AND concurrency_key IS NOT NULL
                 GROUP BY concurrency_key),
+            candidate AS (
+                SELECT id, priority, concurrency_key, concurrency_limit, rate_key, rate_limit, rate_period
+                FROM {job} AS ready WHERE {ready} AND (concurrency_key IS NOT NULL OR rate_key IS NOT NULL)
+                AND NOT EXISTS (SELECT 1 FROM running AS full_key
+                                WHERE full_key.concurrency_key = ready.concurrency_key
+                                AND full_key.n >= ready.concurrency_limit)
+                ORDER BY priority DESC, id {prefix}),
             started AS (
                 SELECT j.rate_key, count(*) AS n
                 FROM (SELECT rate_key, max(rate_period) AS rate_period FROM candidate
@@ -210,22 +216,42 @@ class Claims:
         """SQL for "now minus ``column`` seconds" on the database clock, comparable to ``started_at``."""
         raise NotImplementedError
 
-    def permit_spacing(self, queues: Sequence[str] | None) -> float | None:
-        """Seconds between two permits of the next ready rate-limited job (None: there is none).
+    def seconds_since(self, column: str) -> str:
+        """SQL for the seconds from ``column`` to now, on the clock ``seconds_ago`` uses."""
+        raise NotImplementedError
 
-        A worker whose claim found only rate-limited work waits this long,
-        not a whole poll interval, for the next permit.
+    def next_permit_in(self, queues: Sequence[str] | None) -> float | None:
+        """Seconds until the next ready rate-limited job's key has a permit (None: no such job).
+
+        A worker whose claim found only rate-limited work sleeps this long,
+        not a whole poll interval. The permit frees when the ``rate_limit``-th
+        latest start in the window leaves it; when fewer started (the job
+        waits on something else, such as a full concurrency key), the wait
+        is the spacing between two permits.
         """
+        job = self.tables["job"]
         queue_filter = f"AND queue IN ({placeholders(queues)})" if queues else ""
         with self.cursor() as cursor:
             cursor.execute(
-                f"""SELECT rate_period / rate_limit FROM {self.tables["job"]}
+                f"""SELECT rate_key, rate_limit, rate_period FROM {job}
                     WHERE status = 'pending' AND NOT delayed AND rate_key IS NOT NULL {queue_filter}
                     ORDER BY priority DESC, id LIMIT 1""",
                 list(queues or []),
             )
             row = cursor.fetchone()
-        return float(row[0]) if row else None
+            if row is None:
+                return None
+            key, limit, period = row
+            cursor.execute(
+                f"""SELECT {self.seconds_since("started_at")} FROM {job}
+                    WHERE rate_key = %s AND started_at > {self.seconds_ago("%s")}
+                    ORDER BY started_at DESC LIMIT 1 OFFSET %s""",
+                [key, period, limit - 1],
+            )
+            oldest = cursor.fetchone()
+        if oldest is None:
+            return period / limit
+        return max(period - float(oldest[0]), 0.0)
 
     def before_limited_claim(self, cursor: Any) -> None:
         """Inside the claim's transaction: wait for any other limited claim (SQLite: claims are serial)."""

@@ -95,6 +95,9 @@ class PostgresEngine(Engine):
     def seconds_ago(self, column: str) -> str:
         return f"(now() - make_interval(secs => {column}))"
 
+    def seconds_since(self, column: str) -> str:
+        return f"EXTRACT(EPOCH FROM now() - {column})::float8"
+
     def now_plus(self, seconds: float) -> tuple[str, list[Any]]:
         return "(now() + make_interval(secs => %s))", [float(seconds)]
 

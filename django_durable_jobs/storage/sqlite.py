@@ -38,6 +38,9 @@ class SQLiteEngine(Engine):
         """
         return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', '-' || ({column}) || ' seconds')"
 
+    def seconds_since(self, column: str) -> str:
+        return f"(julianday('now') - julianday({column})) * 86400.0"
+
     def now_plus(self, seconds: float) -> tuple[str, list[Any]]:
         return "%s", [self.adapt(timezone.now() + timedelta(seconds=seconds))]
 

@@ -88,14 +88,18 @@ class Claimer:
                 self._wake.wait(self._idle_wait())
 
     def _idle_wait(self) -> float:
-        """A poll interval, or less while rate-limited work waits for its next permit."""
+        """A poll interval, or less while rate-limited work waits for its next permit.
+
+        Waking when the permit frees, not a permit's spacing later, keeps a
+        sliding window full: each late start would push every later one back.
+        """
         if self._slots.all_full() or not any_limits():
             return jobs_settings.POLL_SECONDS
         try:
-            spacings = [run_state.permit_spacing(self.using, pool.queues) for pool in self._slots.pools]
+            permits = [run_state.next_permit_in(self.using, pool.queues) for pool in self._slots.pools]
         except DatabaseError:
             return jobs_settings.POLL_SECONDS
-        waits = [s for s in spacings if s is not None]
+        waits = [p for p in permits if p is not None]
         return min([jobs_settings.POLL_SECONDS, *[max(w, 0.005) for w in waits]])
 
     def _prefetch(self) -> int:

@@ -11,7 +11,7 @@ from django_durable_jobs.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECONDS = 30
+SECONDS = 12
 
 
 @pytest.mark.postgres_only
