@@ -70,29 +70,34 @@ class ControlLoop:
         self._abandoned = abandoned
         self._children = children  # the process pool's children, for the registry row
         self._poke = threading.Event()
+        self._stopped = threading.Event()
         self._next_prune = 0.0
         self._prune_from = 0  # the job id a pruning slice cut short goes on from
         self._sampled_minute = 0  # the last minute (since the epoch) this process sampled queues in
         self._paused: tuple[set[str], set[str]] | None = None  # what the rows were last held for
 
     def run(self) -> None:
+        """Tick until :meth:`stop`: also while the worker stops, its running jobs keep their
+        leases and a cancel or an aggressive pause still reaches them; only the fleet's
+        chores (housekeeping, pruning, schedules) end when the worker starts to stop."""
         next_heartbeat = next_housekeeping = next_schedule = 0.0
         outage = Outage("control loop", self.using)
-        while not self._stopping.is_set():
+        while not self._stopped.is_set():
             self._abandon_overdue()
             now = time.monotonic()
             wait = jobs_settings.CONTROL_POLL_SECONDS
+            chores = not self._stopping.is_set()
             try:
                 self._poll()
                 if now >= next_heartbeat:
                     self._heartbeat()
                     next_heartbeat = now + jobs_settings.HEARTBEAT_SECONDS
-                if now >= next_housekeeping:
+                if chores and now >= next_housekeeping:
                     self._housekeeping()
                     next_housekeeping = now + jobs_settings.RECLAIM_SECONDS
-                if now >= self._next_prune:
+                if chores and now >= self._next_prune:
                     self._prune(now)
-                if self._scheduler and now >= next_schedule:
+                if chores and self._scheduler and now >= next_schedule:
                     next_schedule = now + self._fire_schedules()
                 outage.ok()
             except DatabaseError as exc:
@@ -102,6 +107,11 @@ class ControlLoop:
             self._poke.wait(wait)
             self._poke.clear()
         close_old_connections()
+
+    def stop(self) -> None:
+        """End :meth:`run` (the worker has stopped: no job of it runs any more)."""
+        self._stopped.set()
+        self._poke.set()
 
     def poke(self) -> None:
         """Run a tick now: another process paused, resumed or cancelled something."""

@@ -168,7 +168,7 @@ class Worker:
             self._executor.shutdown()
             return
         writer = self._spawn(self._writer.run, "durable-writer")
-        self._spawn(self._control.run, "durable-control")
+        control = self._spawn(self._control.run, "durable-control")
         if Listener.available(self.using):
             every_queue = any(p.queues is None for p in self.pools)
             queues = None if every_queue else {q for p in self.pools for q in p.queues or []}
@@ -184,7 +184,7 @@ class Worker:
         try:
             self._claimer.run()
         finally:
-            self._shutdown(writer)
+            self._shutdown(writer, control)
 
     @staticmethod
     def _spawn(target: Callable[[], None], name: str) -> threading.Thread:
@@ -219,8 +219,13 @@ class Worker:
             return True
         return False
 
-    def _shutdown(self, writer: threading.Thread) -> None:
-        """Stop claiming, let running jobs finish within the grace period, release the rest."""
+    def _shutdown(self, writer: threading.Thread, control: threading.Thread) -> None:
+        """Stop claiming, let running jobs finish within the grace period, release the rest.
+
+        The control loop goes on meanwhile: it renews the leases of the jobs
+        that finish, and interrupts those cancelled or taken away (a waiting
+        parent's fan-out that timed out, say), so the grace is not spent on them.
+        """
         logger.info("worker %s stopping", self.id)
         self._release_unstarted()
         deadline = time.monotonic() + jobs_settings.SHUTDOWN_GRACE_SECONDS
@@ -235,6 +240,8 @@ class Worker:
         self._wait(lambda: not self._slots.undelivered(), DELIVERY_WAIT_SECONDS)
         self._writer.stop()
         writer.join(timeout=10)
+        self._control.stop()
+        control.join(timeout=10)
         self._executor.shutdown()
         try:
             transitions.mark_stopped(self.id)

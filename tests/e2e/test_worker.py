@@ -11,7 +11,7 @@ import pytest
 from demo import jobs as demo
 from demo.models import SideEffect, StepLog
 
-from django_durable_jobs import retry_job
+from django_durable_jobs import cancel_job, retry_job
 from django_durable_jobs.models import Job, Status
 from django_durable_jobs.models import Worker as WorkerRow
 
@@ -185,6 +185,29 @@ def test_a_live_job_outlives_its_lease_and_is_never_reclaimed(run_worker) -> Non
     job.refresh_from_db()
     assert (job.attempt, job.reclaims) == (1, 0)
     assert StepLog.objects.filter(job_id=job.pk).count() == 1
+
+
+def test_a_job_finishing_within_the_shutdown_grace_keeps_its_lease(run_worker) -> None:
+    job = demo.step.enqueue("through-shutdown", 6.0)  # twice the tests' 3 s lease
+    first = run_worker("--concurrency", "1")
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    second = run_worker("--concurrency", "1")  # looks for expired leases all the while
+    first.send(signal.SIGTERM)  # a graceful stop: the job may finish, its lease must not lapse
+    assert first.wait(timeout=30) == 0
+    job.refresh_from_db()
+    second.terminate()
+    assert (job.status, job.attempt, job.reclaims) == (Status.COMPLETED, 1, 0)
+    assert StepLog.objects.filter(job_id=job.pk).count() == 1
+
+
+def test_a_cancelled_job_does_not_hold_up_a_graceful_stop(run_worker) -> None:
+    job = demo.sleep.enqueue(60.0)  # blocked in C: an interruption cannot stop it
+    worker = run_worker("--concurrency", "1")
+    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    cancel_job(job.pk, by="test")
+    started = time.monotonic()
+    worker.terminate()
+    assert time.monotonic() - started < 10, "the stop waited for a job that is no longer the worker's"
 
 
 def test_finished_jobs_waiting_for_a_slow_writer_keep_their_lease(run_worker) -> None:
