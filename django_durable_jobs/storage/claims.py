@@ -101,14 +101,15 @@ class Claims:
         rows: list[tuple] = []
         now_s = time.monotonic()
         limited = limited and now_s >= self._no_limited_until
-        one_trip = self.one_trip and not limited and not connections[self.alias].in_atomic_block
+        own_transaction = not connections[self.alias].in_atomic_block
+        one_trip = self.one_trip and not limited and own_transaction
         with contextlib.ExitStack() as stack:
             cursor = stack.enter_context(self.cursor())
             if one_trip:
                 cursor = Script(cursor)
             else:
                 stack.enter_context(self.atomic())
-            self.before_claim(cursor)
+            self.before_claim(cursor, own_transaction)
             if now_s - self._staged_at >= self.STAGE_EVERY:
                 self._staged_at = now_s
                 self.stage_due(cursor)
@@ -292,8 +293,9 @@ class Claims:
         )
         return cursor.rowcount
 
-    def before_claim(self, cursor: Any) -> None:
-        """Inside the claim's transaction, before its statement."""
+    def before_claim(self, cursor: Any, own_transaction: bool) -> None:
+        """Inside the claim's transaction, before its statement (``own_transaction``: the
+        claim's alone, not a caller's it runs inside)."""
 
     def block_claims(self) -> None:
         """Inside a queue or worker pause: wait for claims in flight, block new ones until commit."""

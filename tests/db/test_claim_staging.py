@@ -116,3 +116,32 @@ def test_a_claim_outside_a_transaction_is_one_round_trip(django_assert_num_queri
     with django_assert_num_queries(1):
         assert claim() == [j.pk for j in jobs]
     assert set(Job.objects.values_list("status", flat=True)) == {Status.RUNNING}
+
+
+def synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres_only
+def test_a_claim_commits_without_waiting_for_its_flush_but_only_its_own_transaction(
+    django_assert_max_num_queries,
+) -> None:
+    """A lost claim only makes its job run again, as a lost lease would: its commit need not
+    wait for the WAL flush. The setting is the transaction's, never the session's, and a
+    claim inside a caller's transaction leaves that transaction's durability alone."""
+    from django.db import transaction
+
+    def claimed_relaxed() -> bool:
+        with django_assert_max_num_queries(10) as queries:
+            assert len(claim()) == 1
+        return any("'synchronous_commit', 'off', true" in q["sql"] for q in queries.captured_queries)
+
+    demo.add.enqueue(1, 0)
+    assert claimed_relaxed()
+    assert synchronous_commit() == "on"  # the next transaction of this connection waits again
+    demo.add.enqueue(2, 0)
+    with transaction.atomic():
+        assert not claimed_relaxed()
+        assert synchronous_commit() == "on"
