@@ -170,6 +170,8 @@ class PostgresEngine(Engine):
         Two round trips whatever the number: the ids, then the rows streamed.
         The server parses COPY's text rows faster than the arrays of
         ``INSERT ... unnest``, and the client writes each row in one call.
+        Rows go out a thousand at a time as they are formatted, so the server
+        stores one chunk while the client formats the next.
         """
         table = self.tables["job"]
         plain = [column for column, _, _ in INSERT_COLUMNS if column not in JSONB_COLUMNS]
@@ -178,26 +180,28 @@ class PostgresEngine(Engine):
         constants = "\t".join(copy_text(v) for v in (jobs[0].updated_at, *list(COPY_CONSTANTS.values())[1:]))
         tails: dict[tuple[Any, ...], str] = {}  # the columns after args and kwargs, as COPY text
         dumps = json.dumps
-        lines = []
+        lines: list[str] = []
         with self.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                 [table, len(jobs)],
             )
             ids = [row[0] for row in cursor.fetchall()]
-            for job_id, job in zip(ids, jobs, strict=True):
-                key = (values(job), job.trace_context is None)
-                tail = tails.get(key)
-                if tail is None or not key[1]:
-                    trace = "\\N" if key[1] else copy_text(dumps(job.trace_context))
-                    tail = "\t".join([trace, *map(copy_text, key[0]), constants])
-                    tails[key] = tail
-                args = dumps(job.args).replace("\\", "\\\\")  # JSON is ASCII: only backslashes to escape
-                kwargs = dumps(job.kwargs).replace("\\", "\\\\")
-                lines.append(f"{job_id}\t{args}\t{kwargs}\t{tail}\n")
             with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for start in range(0, len(lines), 1000):
-                    copy.write("".join(lines[start : start + 1000]))
+                for job_id, job in zip(ids, jobs, strict=True):
+                    key = (values(job), job.trace_context is None)
+                    tail = tails.get(key)
+                    if tail is None or not key[1]:
+                        trace = "\\N" if key[1] else copy_text(dumps(job.trace_context))
+                        tail = "\t".join([trace, *map(copy_text, key[0]), constants])
+                        tails[key] = tail
+                    args = dumps(job.args).replace("\\", "\\\\")  # JSON is ASCII: only backslashes to escape
+                    kwargs = dumps(job.kwargs).replace("\\", "\\\\")
+                    lines.append(f"{job_id}\t{args}\t{kwargs}\t{tail}\n")
+                    if len(lines) == 1000:
+                        copy.write("".join(lines))
+                        lines.clear()
+                copy.write("".join(lines))
         self._saved(jobs, ids)
 
     def _insert_sql(self, jobs: list[Job]) -> tuple[str, list[Any]]:
