@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -66,6 +67,11 @@ COPY_CONSTANTS: dict[str, Any] = {
     "progress_message": "",
     "held": False,
 }
+#: COPY_CONSTANTS after ``updated_at``, as SQL literals for the INSERT statements.
+CONSTANTS_SQL = ", ".join(
+    str(v).upper() if isinstance(v, bool) else f"'{v}'" if isinstance(v, str) else str(v)
+    for v in list(COPY_CONSTANTS.values())[1:]
+)
 
 
 def copy_text(value: Any) -> str:
@@ -141,11 +147,12 @@ class PostgresEngine(Engine):
             self._copy_jobs(jobs)
             self.notify_work({job.queue for job in jobs})
             return
-        insert, params = self._insert_sql(jobs)
         if len(jobs) == 1:
-            sql = f"WITH ins AS ({insert} RETURNING id, queue) SELECT id, pg_notify(%s, queue) FROM ins"
-            params.append(WORK_CHANNEL)
+            sql = self._one_job_sql
+            params = [value(jobs[0]) for _, _, value in INSERT_COLUMNS]
+            params += [jobs[0].updated_at, WORK_CHANNEL]
         else:
+            insert, params = self._insert_sql(jobs)
             sql = f"{insert} RETURNING id"
         with self.cursor() as cursor:
             cursor.execute(sql, params)
@@ -204,6 +211,20 @@ class PostgresEngine(Engine):
                 copy.write("".join(lines))
         self._saved(jobs, ids)
 
+    @cached_property
+    def _one_job_sql(self) -> str:
+        """The statement of a one-job enqueue, built once: the row, then its NOTIFY."""
+        columns = ", ".join(column for column, _, _ in INSERT_COLUMNS)
+        values = ", ".join(
+            f"%s::{pg_type}{'::jsonb' if column in JSONB_COLUMNS else ''}"
+            for column, pg_type, _ in INSERT_COLUMNS
+        )
+        return (
+            f"WITH ins AS (INSERT INTO {self.tables['job']} ({columns}, {', '.join(COPY_CONSTANTS)}) "
+            f"SELECT {values}, %s::timestamptz, {CONSTANTS_SQL} "
+            "RETURNING id, queue) SELECT id, pg_notify(%s, queue) FROM ins"
+        )
+
     def _insert_sql(self, jobs: list[Job]) -> tuple[str, list[Any]]:
         """A column equal in every row is sent once, as a scalar.
 
@@ -229,10 +250,8 @@ class PostgresEngine(Engine):
             source = " FROM generate_series(1, %s)"
             array_params.append(len(jobs))
         sql = (
-            f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, updated_at, status, attempt, "
-            f"reclaims, snoozes, last_error, paused_by, pause_reason, pause_mode, progress_message, held) "
-            f"SELECT {', '.join(selected)}, %s::timestamptz, 'pending', 0, 0, 0, '', '', '', '', '', "
-            f"FALSE{source}"
+            f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, {', '.join(COPY_CONSTANTS)}) "
+            f"SELECT {', '.join(selected)}, %s::timestamptz, {CONSTANTS_SQL}{source}"
         )
         # Parameters in the order their placeholders appear: SELECT list, then unnest().
         return sql, [*scalars, jobs[0].updated_at, *array_params]
