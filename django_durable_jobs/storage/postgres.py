@@ -281,7 +281,8 @@ class PostgresEngine(Engine):
         return (
             "SELECT id, name, queue, "
             "EXTRACT(EPOCH FROM started_at - GREATEST(created_at, run_after))::float8, "
-            "EXTRACT(EPOCH FROM now() - started_at)::float8, date_trunc('minute', now()) "
+            "EXTRACT(EPOCH FROM now() - started_at)::float8, "
+            "EXTRACT(EPOCH FROM date_trunc('minute', now()))::float8 "  # a float per row loads faster
             f"FROM {job} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
             [job_ids],
         )

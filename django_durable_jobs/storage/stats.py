@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -93,7 +93,8 @@ class Stats:
             with self.cursor() as cursor:
                 cursor.execute(*self.timed_jobs_sql(sorted(job_ids)))
                 rows = cursor.fetchall()
-        minute = rows[0][5] if rows and rows[0][5] is not None else minute_of(timezone.now())
+        clock = rows[0][5] if rows else None  # the database's minute, as seconds since the epoch
+        minute = minute_of(timezone.now()) if clock is None else datetime.fromtimestamp(clock, UTC)
         return minute, {row[0]: (row[1], row[2], _seconds(row[3]), _seconds(row[4])) for row in rows}
 
     def merge_buckets(self, column: str) -> str:
