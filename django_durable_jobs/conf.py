@@ -58,7 +58,7 @@ class JobsSettings:
     #: Default thread-pool size of ``runjobs``.
     CONCURRENCY: int = 8
     #: Jobs a worker may claim beyond its free slots (released on pause/stop).
-    PREFETCH: int = 32
+    PREFETCH: int = 96
     #: Seconds SIGTERM/SIGINT waits for running jobs before releasing them.
     SHUTDOWN_GRACE_SECONDS: float = 30.0
     #: Seconds an interrupted handler (cancel, aggressive pause) may take to stop
