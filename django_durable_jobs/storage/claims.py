@@ -91,12 +91,9 @@ class Claims:
         limit may be waiting; they are claimed first, on their own path
         (:meth:`_claim_limited`), then the free slots go to the others.
         """
-        now, now_params = self.now()
+        now_params = self.now()[1]
         queue_filter = f"AND queue IN ({placeholders(queues)})" if queues else ""
-        ready = f"""status = 'pending' AND NOT delayed AND run_after <= {now} {queue_filter}
-                  AND queue NOT IN (SELECT queue FROM {self.tables["queue"]} WHERE paused)
-                  AND name NOT IN (SELECT name FROM {self.tables["job_type"]} WHERE paused)
-                  AND NOT EXISTS (SELECT 1 FROM {self.tables["worker"]} WHERE id = %s AND paused)"""
+        ready = self._ready(queue_filter)
         ready_params = [*now_params, *(queues or []), worker_id]
         rows: list[tuple] = []
         now_s = time.monotonic()
@@ -115,7 +112,10 @@ class Claims:
                 self.stage_due(cursor)
             if limited:
                 rows += self._claim_limited(cursor, worker_id, lease, ready, ready_params, limit)
-            if len(rows) < limit:
+            if len(rows) < limit and queues and len(queues) > 1 and self.per_queue_claim:
+                select, params = self._per_queue_select(queues, worker_id, limit - len(rows))
+                rows += self._take(cursor, worker_id, lease, select, params)
+            elif len(rows) < limit:
                 select = f"""SELECT id FROM {self.tables["job"]}
                     WHERE {ready} AND concurrency_key IS NULL AND rate_key IS NULL
                     ORDER BY priority DESC, id LIMIT %s{self.claim_lock}"""
@@ -126,6 +126,29 @@ class Claims:
         ]
         jobs.sort(key=lambda j: (-j.priority, j.id))
         return jobs
+
+    def _ready(self, queue_filter: str) -> str:
+        """SQL true for a claimable row: pending, due, its queue and type not paused, nor the worker
+        (whose id is the one parameter after the clock's and ``queue_filter``'s)."""
+        now = self.now()[0]
+        return f"""status = 'pending' AND NOT delayed AND run_after <= {now} {queue_filter}
+                  AND queue NOT IN (SELECT queue FROM {self.tables["queue"]} WHERE paused)
+                  AND name NOT IN (SELECT name FROM {self.tables["job_type"]} WHERE paused)
+                  AND NOT EXISTS (SELECT 1 FROM {self.tables["worker"]} WHERE id = %s AND paused)"""
+
+    #: Whether a claim over several queues reads each queue's index on its own
+    #: (:meth:`_per_queue_select`) rather than one index filtered by queue.
+    per_queue_claim = False
+
+    def _per_queue_select(self, queues: Sequence[str], worker_id: str, limit: int) -> tuple[str, list[Any]]:
+        """The claim's ``SELECT`` for a pool of several queues, and its parameters.
+
+        Each queue's first ``limit`` ready jobs, read from its own part of the
+        per-queue index, then the first ``limit`` of those in claim order: a
+        backlog in a queue the pool does not serve is never walked, as it is
+        when one index is read in claim order and filtered by queue.
+        """
+        raise NotImplementedError
 
     def _take(self, cursor: Any, worker_id: str, lease: str, select: str, params: list[Any]) -> list[tuple]:
         """Mark the jobs ``select`` picks as running under ``lease``; returns their claim columns."""

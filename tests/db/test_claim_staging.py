@@ -145,3 +145,16 @@ def test_a_claim_commits_without_waiting_for_its_flush_but_only_its_own_transact
     with transaction.atomic():
         assert not claimed_relaxed()
         assert synchronous_commit() == "on"
+
+
+def test_a_pool_of_several_queues_claims_across_them_in_claim_order_and_nothing_else() -> None:
+    """On PostgreSQL each queue's part of the index is read on its own (a LATERAL per queue)."""
+    demo.add.using(queue="big").enqueue_many([((i, 0), {}) for i in range(50)])
+    low_a = demo.add.using(queue="a").enqueue(1, 0)
+    high_a = demo.add.using(queue="a", priority=5).enqueue(2, 0)
+    mid_b = demo.add.using(queue="b", priority=3).enqueue(3, 0)
+    later_b = demo.add.using(queue="b", priority=3).enqueue(4, 0)
+    first = [j.id for j in execution.claim("default", "w", ["a", "b"], 3)]
+    assert first == [high_a.pk, mid_b.pk, later_b.pk]
+    assert [j.id for j in execution.claim("default", "w", ["b", "a"], 10)] == [low_a.pk]
+    assert not Job.objects.filter(queue="big").exclude(status=Status.PENDING).exists()
