@@ -131,7 +131,9 @@ def test_dashboard_charts_real_outcomes_and_refreshes_in_place(
     wait_for(lambda: finished(more))
     total = db_total("completed")
     assert total == before + 2
-    expect(admin_page.locator('[data-total="completed"]')).to_have_text(str(total))
+    # The page refreshes every 5 s: wait for up to three refreshes, not playwright's default 5 s,
+    # which a refresh that ran just before the new outcomes were committed used up.
+    expect(admin_page.locator('[data-total="completed"]')).to_have_text(str(total), timeout=15_000)
     assert admin_page.evaluate("window.djjSamePage") is True
     assert int(admin_page.locator("#djj-dashboard").get_attribute("data-refreshed") or 0) >= 1
     assert sum(v or 0 for v in values_of(throughput, "completed")) == total
