@@ -190,7 +190,8 @@ def test_a_live_job_outlives_its_lease_and_is_never_reclaimed(run_worker) -> Non
 def test_a_job_finishing_within_the_shutdown_grace_keeps_its_lease(run_worker) -> None:
     job = demo.step.enqueue("through-shutdown", 6.0)  # twice the tests' 3 s lease
     first = run_worker("--concurrency", "1")
-    wait_for(lambda: Job.objects.get(pk=job.pk).status == Status.RUNNING)
+    # Its handler has started (a job claimed but not started would be released at the stop).
+    wait_for(lambda: StepLog.objects.filter(job_id=job.pk).exists())
     second = run_worker("--concurrency", "1")  # looks for expired leases all the while
     first.send(signal.SIGTERM)  # a graceful stop: the job may finish, its lease must not lapse
     assert first.wait(timeout=30) == 0
