@@ -113,13 +113,13 @@ class Rollup:
             wait = max(wait, 0.0)
             self.wait_count += 1
             self.wait_seconds_sum += wait
-            self.wait_buckets[bucket_index(WAIT_BUCKETS, wait)] += 1
+            self.wait_buckets[bisect.bisect_left(WAIT_BUCKETS, wait)] += 1  # bucket_index, inlined
         if run is not None:
             run = max(run, 0.0)
             self.run_count += 1
             self.run_seconds_sum += run
             self.run_seconds_max = max(self.run_seconds_max, run)
-            self.run_buckets[bucket_index(RUN_BUCKETS, run)] += 1
+            self.run_buckets[bisect.bisect_left(RUN_BUCKETS, run)] += 1
 
     def add(self, other: Rollup) -> None:
         """Add ``other``'s counts to these (bucket lists element-wise)."""
@@ -151,9 +151,15 @@ class Tally:
 
     def __init__(self) -> None:
         self._rows: dict[tuple[datetime, str, str], Rollup] = {}
+        #: The last minute asked for, as given and rounded to the minute.
+        self._minute: tuple[datetime | None, datetime | None] = (None, None)
 
     def row(self, minute: datetime, queue: str, name: str) -> Rollup:
-        key = (minute_of(minute), queue, name)
+        given, whole = self._minute
+        if minute is not given:  # a batch's rows share one minute: round it once
+            whole = minute_of(minute)
+            self._minute = (minute, whole)
+        key = (whole, queue, name)
         found = self._rows.get(key)
         if found is None:
             found = self._rows[key] = Rollup(*key)
