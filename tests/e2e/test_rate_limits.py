@@ -11,7 +11,7 @@ from django_durable_jobs.models import Job
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SECONDS = 12
+SECONDS = 30  # long enough that a stall of the loaded machine costs a small share
 
 
 @pytest.mark.postgres_only
