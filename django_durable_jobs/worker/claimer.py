@@ -111,9 +111,10 @@ class Claimer:
         total = 0
         prefetch = self._prefetch()
         for pool in self._slots.pools:
-            if pool.outstanding >= pool.concurrency:
+            in_hand = self._slots.in_hand(pool)
+            if in_hand >= pool.concurrency:
                 continue
-            limit = pool.concurrency + prefetch - pool.outstanding
+            limit = pool.concurrency + prefetch - in_hand
             jobs = run_state.claim(self.using, self.worker_id, pool.queues, limit)
             total += len(jobs)
             for claimed in jobs:

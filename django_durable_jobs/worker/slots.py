@@ -2,7 +2,10 @@
 
 A slot is taken at claim time and given back (:meth:`Slots.settle`) only
 once the execution's outcome is committed, so the job keeps its lease,
-renewed by heartbeats, for as long as the worker holds it.
+renewed by heartbeats, for as long as the worker holds it. For claiming,
+though, an outcome in the writer's hands no longer counts (:meth:`in_hand`,
+up to ``COMMIT_BATCH`` of them): the next claim runs while the last batch
+commits, instead of after it.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from ..conf import jobs_settings
 from .execution import Execution, Pool
 
 
@@ -33,6 +37,7 @@ class Slots:
         """The execution hands its outcome to the writer now (or ends without one)."""
         with self._lock:
             self._mark_delivered(execution)
+        self._wake.set()  # its slot counts no more for claiming (in_hand)
 
     def _mark_delivered(self, execution: Execution) -> None:
         if not execution.delivered:
@@ -83,5 +88,12 @@ class Slots:
         with self._lock:
             return not self._executions
 
+    def in_hand(self, pool: Pool) -> int:
+        """What ``pool``'s executions count for claiming: every one not settled, but those whose
+        outcome the writer holds (up to ``COMMIT_BATCH``), so that a claim overlaps their commit."""
+        with self._lock:
+            committing = sum(1 for e in self._executions.values() if e.pool is pool and e.delivered)
+        return pool.outstanding - min(committing, jobs_settings.COMMIT_BATCH)
+
     def all_full(self) -> bool:
-        return all(p.outstanding >= p.concurrency for p in self.pools)
+        return all(self.in_hand(p) >= p.concurrency for p in self.pools)
