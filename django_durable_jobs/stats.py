@@ -113,13 +113,13 @@ class Rollup:
             wait = max(wait, 0.0)
             self.wait_count += 1
             self.wait_seconds_sum += wait
-            self.wait_buckets[bisect.bisect_left(WAIT_BUCKETS, wait)] += 1  # bucket_index, inlined
+            self.wait_buckets[bucket_index(WAIT_BUCKETS, wait)] += 1
         if run is not None:
             run = max(run, 0.0)
             self.run_count += 1
             self.run_seconds_sum += run
             self.run_seconds_max = max(self.run_seconds_max, run)
-            self.run_buckets[bisect.bisect_left(RUN_BUCKETS, run)] += 1
+            self.run_buckets[bucket_index(RUN_BUCKETS, run)] += 1
 
     def add(self, other: Rollup) -> None:
         """Add ``other``'s counts to these (bucket lists element-wise)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -147,12 +146,11 @@ class PostgresEngine(Engine):
             self._copy_jobs(jobs)
             self.notify_work({job.queue for job in jobs})
             return
+        insert, params = self._insert_sql(jobs)
         if len(jobs) == 1:
-            sql = self._one_job_sql
-            params = [value(jobs[0]) for _, _, value in INSERT_COLUMNS]
-            params += [jobs[0].updated_at, WORK_CHANNEL]
+            sql = f"WITH ins AS ({insert} RETURNING id, queue) SELECT id, pg_notify(%s, queue) FROM ins"
+            params.append(WORK_CHANNEL)
         else:
-            insert, params = self._insert_sql(jobs)
             sql = f"{insert} RETURNING id"
         with self.cursor() as cursor:
             cursor.execute(sql, params)
@@ -211,20 +209,6 @@ class PostgresEngine(Engine):
                 copy.write("".join(lines))
         self._saved(jobs, ids)
 
-    @cached_property
-    def _one_job_sql(self) -> str:
-        """The statement of a one-job enqueue, built once: the row, then its NOTIFY."""
-        columns = ", ".join(column for column, _, _ in INSERT_COLUMNS)
-        values = ", ".join(
-            f"%s::{pg_type}{'::jsonb' if column in JSONB_COLUMNS else ''}"
-            for column, pg_type, _ in INSERT_COLUMNS
-        )
-        return (
-            f"WITH ins AS (INSERT INTO {self.tables['job']} ({columns}, {', '.join(COPY_CONSTANTS)}) "
-            f"SELECT {values}, %s::timestamptz, {CONSTANTS_SQL} "
-            "RETURNING id, queue) SELECT id, pg_notify(%s, queue) FROM ins"
-        )
-
     def _insert_sql(self, jobs: list[Job]) -> tuple[str, list[Any]]:
         """A column equal in every row is sent once, as a scalar.
 
@@ -265,7 +249,7 @@ class PostgresEngine(Engine):
                       WHERE {ready} AND concurrency_key IS NULL AND rate_key IS NULL
                       ORDER BY priority DESC, id LIMIT %s{self.claim_lock}) AS c
                   ORDER BY c.priority DESC, c.id LIMIT %s"""
-        return sql, [list(queues), worker_id, limit, limit]
+        return sql, [list(queues), *self.now()[1], worker_id, limit, limit]
 
     def before_claim(self, cursor: Any, own_transaction: bool) -> None:
         """The shared claim lock, and a commit that does not wait for its WAL flush.

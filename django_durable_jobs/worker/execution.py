@@ -40,6 +40,7 @@ class Pool:
     queues: list[str] | None
     concurrency: int
     outstanding: int = 0  # claimed and not yet settled
+    committing: int = 0  # of those, the ones whose outcome the writer holds
 
     def __str__(self) -> str:
         return f"{','.join(self.queues) if self.queues else '*'}:{self.concurrency}"

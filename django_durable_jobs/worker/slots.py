@@ -43,6 +43,8 @@ class Slots:
         if not execution.delivered:
             execution.delivered = True
             self._awaiting -= 1
+            if self._executions.get(execution.ctx.id) is execution:
+                execution.pool.committing += 1
 
     def awaiting(self) -> int:
         """How many executions may still hand an outcome to the writer."""
@@ -51,12 +53,18 @@ class Slots:
     def settle(self, execution: Execution) -> None:
         """The execution is over and its outcome (if any) committed: free its slot."""
         with self._lock:
+            was_delivered = execution.delivered  # then delivered() woke the claimer already
             self._mark_delivered(execution)
             if self._executions.get(execution.ctx.id) is not execution:
                 return
             del self._executions[execution.ctx.id]
-            execution.pool.outstanding -= 1
-            wake = execution.pool.outstanding <= execution.pool.concurrency
+            pool = execution.pool
+            pool.outstanding -= 1
+            pool.committing -= 1
+            # Settling a delivered execution frees no slot for claiming, unless more
+            # than COMMIT_BATCH were committing (in_hand counted the rest).
+            freed = not was_delivered or pool.committing >= jobs_settings.COMMIT_BATCH
+            wake = freed and self.in_hand(pool) <= pool.concurrency
         if wake:
             self._wake.set()
 
@@ -91,9 +99,7 @@ class Slots:
     def in_hand(self, pool: Pool) -> int:
         """What ``pool``'s executions count for claiming: every one not settled, but those whose
         outcome the writer holds (up to ``COMMIT_BATCH``), so that a claim overlaps their commit."""
-        with self._lock:
-            committing = sum(1 for e in self._executions.values() if e.pool is pool and e.delivered)
-        return pool.outstanding - min(committing, jobs_settings.COMMIT_BATCH)
+        return pool.outstanding - min(pool.committing, jobs_settings.COMMIT_BATCH)
 
     def all_full(self) -> bool:
         return all(self.in_hand(p) >= p.concurrency for p in self.pools)

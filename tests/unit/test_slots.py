@@ -46,3 +46,19 @@ def test_outcomes_handed_to_the_writer_free_their_slots_for_the_next_claim_only(
         assert slots.in_hand(pool) == 2, "at most COMMIT_BATCH of them are not counted"
     slots.settle(held[0])  # committed
     assert (pool.outstanding, slots.in_hand(pool)) == (2, 1)
+
+
+def test_settling_wakes_the_claimer_only_when_it_frees_a_slot_for_claiming() -> None:
+    pool, wake = Pool(None, 1), threading.Event()
+    slots = Slots([pool], wake)
+    committed, withdrawn = execution(1, pool), execution(2, pool)
+    slots.add(committed)
+    slots.add(withdrawn)
+    slots.delivered(committed)
+    wake.clear()
+    slots.settle(committed)
+    assert not wake.is_set(), "its delivery freed the slot for claiming (and woke the claimer) already"
+    assert (pool.outstanding, pool.committing, slots.in_hand(pool)) == (1, 0, 1)
+    slots.settle(withdrawn)  # ended without handing over an outcome
+    assert wake.is_set()
+    assert (pool.outstanding, pool.committing, slots.in_hand(pool)) == (0, 0, 0)
