@@ -96,11 +96,11 @@ def record(using: str, outcomes: list[Outcome]) -> list[str | None]:
     status: dict[int, str | None] = {}  # by id(outcome)
     with transaction.atomic(using=using):
         lock(using, fanouts=[o.fanout_id for o in batch if o.fanout_id is not None])
-        timed = stats.lock_jobs(using, [o.job_id for o in batch])
-        completes = [o for o in batch if o.kind == "complete"]
         alone = all(o.kind == "complete" and o.fanout_id is None for o in batch)
+        timed = stats.lock_jobs(using, [o.job_id for o in batch], only_completions=alone)
+        completes = [o for o in batch if o.kind == "complete"]
         items = [(o.job_id, o.lease, o.result) for o in completes]
-        owned, counted = stats.complete_many(using, timed, items, only_completions=alone)
+        owned, counted = stats.complete_many(using, items, only_completions=alone)
         for outcome in completes:
             status[id(outcome)] = Status.COMPLETED if outcome.job_id in owned else None
         for outcome in batch:

@@ -1,11 +1,19 @@
 """Per-minute statistics, written in the transactions that make the outcomes (internal).
 
-Internal module of the state machine. :func:`lock_jobs` replaces the outcome
-batch's row locks with a statement that also reads each execution's wait and
-run time; :func:`record_outcomes` aggregates the batch in Python (one
-:class:`~django_durable_jobs.stats.Rollup` per minute, queue and job name)
-and upserts it as the transaction's last statement, so the rollup rows, which
-every worker of the fleet writes, are locked for as short a time as possible.
+Internal module of the state machine. Two ways, both ending with the upsert
+of the rollup rows (which every worker of the fleet writes, so they are
+locked for as short a time as possible):
+
+- A batch of nothing but completions, on PostgreSQL: the completing
+  statement counts them itself (:func:`complete_many`; a PL/pgSQL function
+  adds up what the ``UPDATE`` returns). Nothing is read or counted in
+  Python: this is most batches of a busy worker.
+- Any other batch: :func:`lock_jobs` replaces the batch's row locks with a
+  statement that also reads each execution's wait and run time, and
+  :func:`record_outcomes` aggregates the batch in Python (one
+  :class:`~django_durable_jobs.stats.Rollup` per minute, queue and job name)
+  and upserts it as the transaction's last statement.
+
 With ``STATS = False`` nothing here reads or writes anything extra.
 
 :func:`fold_totals` runs apart from all that, in the workers' housekeeping:
@@ -39,29 +47,34 @@ class Folded(NamedTuple):
     totals: int
 
 
-def lock_jobs(using: str, job_ids: list[int]) -> Timed | None:
-    """Inside a transaction: lock these job rows in id order; with ``STATS`` on, read their timings too."""
-    if not jobs_settings.STATS:
-        engine(using).lock_jobs(job_ids)
+def lock_jobs(using: str, job_ids: list[int], *, only_completions: bool) -> Timed | None:
+    """Inside a transaction: lock these job rows in id order; read their timings if Python counts them.
+
+    Python counts a batch with ``STATS`` on, unless it holds nothing but
+    completions (``only_completions``: no other outcome, no fan-out child)
+    and the dialect counts those in the completing statement (then
+    :func:`complete_many` does, and the batch takes no other lock after the
+    rollup rows).
+    """
+    store = engine(using)
+    if not jobs_settings.STATS or _counted_in_sql(store, only_completions):
+        store.lock_jobs(job_ids)
         return None
-    return engine(using).lock_jobs_timed(job_ids)
+    return store.lock_jobs_timed(job_ids)
 
 
 def complete_many(
-    using: str, timed: Timed | None, items: list[tuple[int, str, Any]], *, only_completions: bool
+    using: str, items: list[tuple[int, str, Any]], *, only_completions: bool
 ) -> tuple[set[int], bool]:
-    """Complete these (id, lease, result); returns the ids still owned and whether they were counted.
-
-    When the batch holds nothing but completions (``only_completions``: no
-    other outcome, no fan-out child), their rollups go in with the
-    completing statement where the dialect can (one round trip less); the
-    batch then takes no other lock after the rollup rows. Otherwise, or if
-    some completion was not owned, :func:`record_outcomes` counts them.
-    """
+    """Complete these (id, lease, result); returns the ids still owned and whether they were counted."""
     store = engine(using)
-    if timed is None or not only_completions:
-        return store.complete_many(items), False
-    return store.complete_many_counted(items, _tally(timed, [("complete", i[0], "completed") for i in items]))
+    if jobs_settings.STATS and _counted_in_sql(store, only_completions):
+        return store.complete_many_counted(items), True
+    return store.complete_many(items), False
+
+
+def _counted_in_sql(store: Any, only_completions: bool) -> bool:
+    return only_completions and store.counts_completions
 
 
 def record_outcomes(using: str, timed: Timed | None, outcomes: Iterable[tuple[str, int, str | None]]) -> None:

@@ -102,8 +102,8 @@ class Metrics:
 
 
 def read_moment(value: Any) -> datetime | None:
-    """A datetime read by a raw statement (SQLite gives Django's UTC text)."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
+    """A datetime read by a raw statement (SQLite gives Django's UTC, as text or a naive datetime)."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
     return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed

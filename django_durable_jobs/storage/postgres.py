@@ -17,9 +17,8 @@ from django.db import connections
 
 from ..conf import jobs_settings
 from ..models import Job
-from ..stats import Rollup
 from .base import Engine
-from .stats import SUMMED
+from .postgres_stats import PostgresStats
 
 WORK_CHANNEL = "durable_jobs_work"
 CONTROL_CHANNEL = "durable_jobs_control"
@@ -88,7 +87,7 @@ def copy_text(value: Any) -> str:
     return text
 
 
-class PostgresEngine(Engine):
+class PostgresEngine(PostgresStats, Engine):
     vendor = "postgresql"
     row_lock = " FOR NO KEY UPDATE"
     claim_lock = " FOR UPDATE SKIP LOCKED"
@@ -271,33 +270,6 @@ class PostgresEngine(Engine):
         with self.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CLAIM_LOCK_KEY])
 
-    def timed_jobs_sql(self, job_ids: list[int]) -> tuple[str, list[Any]]:
-        job = self.tables["job"]
-        return (
-            "SELECT id, name, queue, "
-            "EXTRACT(EPOCH FROM started_at - GREATEST(created_at, run_after))::float8, "
-            "EXTRACT(EPOCH FROM now() - started_at)::float8, "
-            "EXTRACT(EPOCH FROM date_trunc('minute', now()))::float8 "  # a float per row loads faster
-            f"FROM {job} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
-            [job_ids],
-        )
-
-    json_param = "%s::jsonb"
-    casts = {
-        "minute": "::timestamptz",
-        **dict.fromkeys(("queue", "name"), "::text"),
-        **dict.fromkeys(SUMMED, "::integer"),
-        **dict.fromkeys(("run_seconds_sum", "wait_seconds_sum", "run_seconds_max"), "::float8"),
-        **dict.fromkeys(("wait_buckets", "run_buckets"), "::jsonb"),
-    }
-
-    def merge_buckets(self, column: str) -> str:
-        return (
-            "(SELECT COALESCE(jsonb_agg(COALESCE(o.v::bigint, 0) + n.v::bigint ORDER BY n.i), '[]'::jsonb) "
-            f"FROM jsonb_array_elements_text(excluded.{column}) WITH ORDINALITY AS n(v, i) "
-            f"LEFT JOIN jsonb_array_elements_text(s.{column}) WITH ORDINALITY AS o(v, i) ON o.i = n.i)"
-        )
-
     def lock_jobs(self, job_ids: list[int]) -> None:
         if job_ids:
             with self.cursor() as cursor:
@@ -339,24 +311,9 @@ class PostgresEngine(Engine):
             cursor.execute(*self._complete_sql(items))
             return {row[0] for row in cursor.fetchall()}
 
-    def complete_many_counted(
-        self, items: list[tuple[int, str, Any]], rollups: Sequence[Rollup]
-    ) -> tuple[set[int], bool]:
-        """The completions and their rollups in one statement: a round trip less per batch.
-
-        The upsert adds nothing unless every completion was owned.
-        """
-        if not rollups:
-            return self.complete_many(items), False
-        update, params = self._complete_sql(items)
-        upsert, upsert_params = self.upsert_sql(rollups, where="(SELECT count(*) FROM done) = %s")
-        sql = f"WITH done AS ({update}), counted AS ({upsert}) SELECT id FROM done"
-        with self.cursor() as cursor:
-            cursor.execute(sql, [*params, *upsert_params, len(items)])
-            owned = {row[0] for row in cursor.fetchall()}
-        return owned, len(owned) == len(items)
-
-    def _complete_sql(self, items: list[tuple[int, str, Any]]) -> tuple[str, list[Any]]:
+    def _complete_sql(
+        self, items: list[tuple[int, str, Any]], returning: str = "j.id"
+    ) -> tuple[str, list[Any]]:
         sql = f"""UPDATE {self.tables["job"]} AS j SET status = 'completed', result = v.result::jsonb,
                       lease = NULL, lease_expires_at = NULL, pause_requested = NULL,
                       paused_at = NULL, paused_by = '', pause_reason = '', pause_mode = '',
@@ -364,5 +321,5 @@ class PostgresEngine(Engine):
                   FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS lease,
                                unnest(%s::text[]) AS result) AS v
                   WHERE j.id = v.id AND j.lease = v.lease
-                  RETURNING j.id"""
+                  RETURNING {returning}"""
         return sql, [[i[0] for i in items], [i[1] for i in items], [json.dumps(i[2]) for i in items]]

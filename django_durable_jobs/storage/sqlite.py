@@ -8,14 +8,17 @@ worker process with many threads is correct. Workers poll.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connections
 from django.utils import timezone
 
+from ..stats import minute_of
 from .base import Engine
+from .metrics import read_moment
 from .sql import placeholders
+from .stats import Timings
 
 #: Set on the job database's SQLite connection unless the project chose
 #: otherwise: WAL lets readers run beside the one writer, the busy timeout
@@ -45,23 +48,39 @@ class SQLiteEngine(Engine):
         return "%s", [self.adapt(timezone.now() + timedelta(seconds=seconds))]
 
     greatest = "MAX"
+    json_array = "json_array"
 
-    def timed_jobs_sql(self, job_ids: list[int]) -> tuple[str, list[Any]]:
-        """No lock needed (the transaction holds the database's); no clock: the minute is NULL."""
-        return (
-            "SELECT id, name, queue, "
-            "(julianday(started_at) - julianday(MAX(created_at, run_after))) * 86400.0, "
-            f"(julianday(%s) - julianday(started_at)) * 86400.0, NULL FROM {self.tables['job']} "
-            f"WHERE id IN ({placeholders(job_ids)})",
-            [self.adapt(timezone.now()), *job_ids],
-        )
+    def lock_jobs_timed(self, job_ids: list[int]) -> tuple[datetime, Timings]:
+        """No lock needed (the transaction holds the database's); times on this process's clock.
 
-    def merge_buckets(self, column: str) -> str:
-        return (
-            "(SELECT json_group_array(v) FROM (SELECT COALESCE(o.value, 0) + n.value AS v "
-            f"FROM json_each(excluded.{column}) AS n LEFT JOIN json_each(s.{column}) AS o ON o.key = n.key "
-            "ORDER BY n.key))"
-        )
+        Computed here from the stored timestamps: ``julianday()`` differences
+        are off by tens of microseconds, enough to move a time that sits on a
+        bucket bound into the next bucket.
+        """
+        now = timezone.now()
+        rows: list[tuple] = []
+        if job_ids:
+            with self.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, name, queue, started_at, created_at, run_after FROM {self.tables['job']} "
+                    f"WHERE id IN ({placeholders(job_ids)})",
+                    job_ids,
+                )
+                rows = cursor.fetchall()
+        timings: Timings = {}
+        for job_id, name, queue, *moments in rows:
+            started, created, run_after = (read_moment(m) for m in moments)
+            if started is None:
+                timings[job_id] = (name, queue, None, None)
+                continue
+            ready = created if run_after is None else max(created, run_after)
+            timings[job_id] = (
+                name,
+                queue,
+                (started - ready).total_seconds(),
+                (now - started).total_seconds(),
+            )
+        return minute_of(now), timings
 
 
 def configure(alias: str) -> None:

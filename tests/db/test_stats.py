@@ -120,6 +120,40 @@ def test_a_batch_of_completions_counts_only_those_still_owned() -> None:
     assert (row.completed, row.cancelled, row.run_count, sum(row.run_buckets)) == (1, 1, 1, 1)
 
 
+def test_a_batch_of_completions_lands_in_the_buckets_python_would_count_it_in() -> None:
+    """PostgreSQL counts such a batch in SQL (``durable_jobs_count_completed``); SQLite in Python.
+
+    Waits sit exactly on bucket bounds, where "at or below the bound" and
+    "below it" differ, and around them.
+    """
+    waits = [0.0, 0.005, 0.0050001, 0.25, 0.2499999, 1.0, 300.0, 3600.0, 3600.000001, 7200.0]
+    for i in range(len(waits)):
+        demo.add.enqueue(i, 1)
+    claimed = claim_all(len(waits))
+    for job, wait in zip(claimed, waits, strict=True):
+        started = Job.objects.get(pk=job.id).started_at
+        ready = started - timedelta(seconds=wait)
+        Job.objects.filter(pk=job.id).update(created_at=ready - timedelta(seconds=5), run_after=ready)
+    batch = [outcome("complete", job, result=1) for job in claimed]
+    assert run_state.record(connection.alias, batch) == ["completed"] * len(waits)
+
+    expected = stats.Rollup()
+    for row in Job.objects.filter(pk__in=[job.id for job in claimed]):
+        wait = (row.started_at - max(row.created_at, row.run_after)).total_seconds()
+        expected.observe(wait, (row.finished_at - row.started_at).total_seconds())
+    counted = stats.Rollup()
+    for row in JobStat.objects.all():
+        counted.add(stats.Rollup.of_row(row))
+    assert counted.completed == counted.run_count == counted.wait_count == len(waits)
+    assert counted.wait_buckets == expected.wait_buckets
+    assert counted.wait_seconds_sum == pytest.approx(expected.wait_seconds_sum)
+    if connection.vendor == "postgresql":  # timed by the statement that wrote finished_at
+        assert counted.run_buckets == expected.run_buckets
+        assert counted.run_seconds_max == pytest.approx(expected.run_seconds_max)
+    else:  # timed as the batch's transaction began, a little before finished_at
+        assert sum(counted.run_buckets) == len(waits)
+
+
 def test_each_cancelled_job_is_counted() -> None:
     pending = [demo.add.enqueue(i, 1) for i in range(2)]
     for job in pending:
