@@ -61,6 +61,10 @@ every 10 s prints
 throughput, pick-up latency p50/p99, the backlog, one claim's rows and
 buffers, table and index sizes, dead tuples, autovacuum runs (and whether one
 is running) and the machine's load; then the last minute against the first.
+By default the workers keep completed jobs a week, so the table holds every
+job of the run; ``--sustained-retention SECONDS`` makes them keep completed
+jobs that long and prune as they run (every quarter of it, at most a minute),
+as a busy production queue would be set up.
 """
 
 from __future__ import annotations
@@ -424,6 +428,7 @@ class Scenario:
     pauses: list[list[str]] = field(default_factory=list)  # manage.py durablejobs ... commands
     extra_plans: list[tuple[str, list[str] | None]] = field(default_factory=list)
     during: list[str] | None = None  # a manage.py durablejobs command run while the workers drain
+    settings: dict[str, Any] = field(default_factory=dict)  # DURABLE_JOBS of the workers
 
     def workers_text(self) -> str:
         queues = "".join(f" -q {q}" for q in self.worker_queues or [])
@@ -457,6 +462,8 @@ def workers(code: Code, db: Db, scenario: Scenario, logdir: Path, *, paused: boo
     if paused:
         cmd.append("--paused")
     env = code.env(db)
+    if scenario.settings:
+        env["DJJ_EXTRA_SETTINGS"] = json.dumps(scenario.settings)
     with ExitStack() as stack:
         procs = [
             stack.enter_context(process(cmd, env, logdir / f"{scenario.name}-{i}.log"))
@@ -919,7 +926,12 @@ def sustained(code: Code, args: argparse.Namespace) -> None:
             f"  drain on this cluster: {base.rate:,.0f} jobs/s; "
             f"offering {args.sustained_load:.0%}: {rate:,.0f} jobs/s for {minutes} min"
         )
-        scenario = Scenario("sustained", "sustained", concurrency=8)
+        settings: dict[str, Any] = {}
+        if args.sustained_retention is not None:
+            keep = args.sustained_retention
+            settings = {"RETENTION": {"completed": keep}, "PRUNE_SECONDS": max(1.0, min(keep / 4, 60.0))}
+            print(f"  workers keep completed jobs {keep:g} s and prune every {settings['PRUNE_SECONDS']:g} s")
+        scenario = Scenario("sustained", "sustained", concurrency=8, settings=settings)
         with db.connect() as conn:
             reset(conn)
             vacuum_analyze(conn)
@@ -1082,6 +1094,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.7,
         metavar="FRACTION",
         help="offered rate of the sustained run, as a fraction of its measured drain rate (0.7)",
+    )
+    parser.add_argument(
+        "--sustained-retention",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the sustained run's workers keep completed jobs this long (default: a week) and prune them",
     )
     parser.add_argument("--keep", action="store_true", help="keep the worker logs")
     args = parser.parse_args(argv)
