@@ -8,8 +8,6 @@ columns and buckets; a later change to them re-creates it in a new migration.
 
 from django.db import migrations
 
-FUNCTION = "durable_jobs_count_completed(text[], text[], float8[], float8[])"
-
 
 def create(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
@@ -20,7 +18,9 @@ def create(apps, schema_editor):
 
 def drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(f"DROP FUNCTION IF EXISTS {FUNCTION}")
+        from django_durable_jobs.storage.postgres_stats import COUNT_COMPLETED_SIGNATURE
+
+        schema_editor.execute(f"DROP FUNCTION IF EXISTS {COUNT_COMPLETED_SIGNATURE}")
 
 
 class Migration(migrations.Migration):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
@@ -19,6 +20,8 @@ from .stats import SUMMED, Timings
 
 #: The function that counts a batch of completions (see ``count_completed_function``).
 COUNT_COMPLETED = "durable_jobs_count_completed"
+#: Its signature, as ``to_regprocedure`` and ``DROP FUNCTION`` name it.
+COUNT_COMPLETED_SIGNATURE = f"{COUNT_COMPLETED}(text[], text[], float8[], float8[])"
 
 
 class PostgresStats:
@@ -37,7 +40,17 @@ class PostgresStats:
         **dict.fromkeys(("run_seconds_sum", "wait_seconds_sum", "run_seconds_max"), "::float8"),
         **dict.fromkeys(("wait_buckets", "run_buckets"), "::jsonb"),
     }
-    counts_completions = True
+
+    @cached_property
+    def counts_completions(self) -> bool:  # type: ignore[override]
+        """Whether :data:`COUNT_COMPLETED` exists; asked once per process.
+
+        Code deployed before its migrations ran counts in Python, as before,
+        rather than failing every batch of completions.
+        """
+        with self.cursor() as cursor:
+            cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [COUNT_COMPLETED_SIGNATURE])
+            return bool(cursor.fetchone()[0])
 
     def lock_jobs_timed(self, job_ids: list[int]) -> tuple[datetime, Timings]:
         """The times computed by the server, on its clock: the minute is that of its ``now()``."""

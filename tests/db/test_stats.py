@@ -19,6 +19,7 @@ from django_durable_jobs.state import retention
 from django_durable_jobs.state import stats as stat_state
 from django_durable_jobs.state.execution import Outcome
 from django_durable_jobs.storage import engine
+from django_durable_jobs.storage.postgres_stats import COUNT_COMPLETED_SIGNATURE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,6 +153,28 @@ def test_a_batch_of_completions_lands_in_the_buckets_python_would_count_it_in() 
         assert counted.run_seconds_max == pytest.approx(expected.run_seconds_max)
     else:  # timed as the batch's transaction began, a little before finished_at
         assert sum(counted.run_buckets) == len(waits)
+
+
+@pytest.mark.postgres_only
+def test_until_its_migration_has_run_completions_are_counted_in_python() -> None:
+    """Code deployed before ``migrate`` must not fail every batch for want of the counting function."""
+    store = engine(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP FUNCTION {COUNT_COMPLETED_SIGNATURE}")
+    store.__dict__.pop("counts_completions", None)
+    try:
+        for i in range(2):
+            demo.add.enqueue(i, 1)
+        batch = [outcome("complete", job, result=1) for job in claim_all(2)]
+        assert run_state.record(connection.alias, batch) == ["completed", "completed"]
+        assert store.counts_completions is False
+        (row,) = JobStat.objects.all()
+        assert (row.completed, row.run_count, sum(row.wait_buckets)) == (2, 2, 2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(store.count_completed_function())
+        store.__dict__.pop("counts_completions", None)
+    assert store.counts_completions is True
 
 
 def test_each_cancelled_job_is_counted() -> None:
