@@ -151,15 +151,9 @@ class Tally:
 
     def __init__(self) -> None:
         self._rows: dict[tuple[datetime, str, str], Rollup] = {}
-        #: The last minute asked for, as given and rounded to the minute.
-        self._minute: tuple[datetime | None, datetime | None] = (None, None)
 
     def row(self, minute: datetime, queue: str, name: str) -> Rollup:
-        given, whole = self._minute
-        if minute is not given:  # a batch's rows share one minute: round it once
-            whole = minute_of(minute)
-            self._minute = (minute, whole)
-        key = (whole, queue, name)
+        key = (minute_of(minute), queue, name)
         found = self._rows.get(key)
         if found is None:
             found = self._rows[key] = Rollup(*key)

@@ -91,10 +91,8 @@ class Claims:
         limit may be waiting; they are claimed first, on their own path
         (:meth:`_claim_limited`), then the free slots go to the others.
         """
-        now_params = self.now()[1]
         queue_filter = f"AND queue IN ({placeholders(queues)})" if queues else ""
-        ready = self._ready(queue_filter)
-        ready_params = [*now_params, *(queues or []), worker_id]
+        ready, ready_params = self._ready(queue_filter, queues or [], worker_id)
         rows: list[tuple] = []
         now_s = time.monotonic()
         limited = limited and now_s >= self._no_limited_until
@@ -127,14 +125,15 @@ class Claims:
         jobs.sort(key=lambda j: (-j.priority, j.id))
         return jobs
 
-    def _ready(self, queue_filter: str) -> str:
-        """SQL true for a claimable row: pending, due, its queue and type not paused, nor the worker
-        (whose id is the one parameter after the clock's and ``queue_filter``'s)."""
-        now = self.now()[0]
-        return f"""status = 'pending' AND NOT delayed AND run_after <= {now} {queue_filter}
+    def _ready(self, queue_filter: str, queue_params: Sequence[Any], worker_id: str) -> tuple[str, list[Any]]:
+        """SQL true for a claimable row (pending, due, its queue and type not paused, nor the
+        worker), and its parameters; ``queue_filter`` narrows it with ``queue_params``."""
+        now, now_params = self.now()
+        sql = f"""status = 'pending' AND NOT delayed AND run_after <= {now} {queue_filter}
                   AND queue NOT IN (SELECT queue FROM {self.tables["queue"]} WHERE paused)
                   AND name NOT IN (SELECT name FROM {self.tables["job_type"]} WHERE paused)
                   AND NOT EXISTS (SELECT 1 FROM {self.tables["worker"]} WHERE id = %s AND paused)"""
+        return sql, [*now_params, *queue_params, worker_id]
 
     #: Whether a claim over several queues reads each queue's index on its own
     #: (:meth:`_per_queue_select`) rather than one index filtered by queue.

@@ -242,13 +242,13 @@ class PostgresEngine(PostgresStats, Engine):
     per_queue_claim = True
 
     def _per_queue_select(self, queues: Sequence[str], worker_id: str, limit: int) -> tuple[str, list[Any]]:
-        ready = self._ready("AND queue = q.queue_name")
+        ready, ready_params = self._ready("AND queue = q.queue_name", [], worker_id)
         sql = f"""SELECT c.id FROM unnest(%s::text[]) AS q(queue_name) CROSS JOIN LATERAL (
                       SELECT id, priority FROM {self.tables["job"]}
                       WHERE {ready} AND concurrency_key IS NULL AND rate_key IS NULL
                       ORDER BY priority DESC, id LIMIT %s{self.claim_lock}) AS c
                   ORDER BY c.priority DESC, c.id LIMIT %s"""
-        return sql, [list(queues), *self.now()[1], worker_id, limit, limit]
+        return sql, [list(queues), *ready_params, limit, limit]
 
     def before_claim(self, cursor: Any, own_transaction: bool) -> None:
         """The shared claim lock, and a commit that does not wait for its WAL flush.
