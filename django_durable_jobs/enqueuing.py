@@ -173,25 +173,31 @@ def job_template(shared: dict[str, Any] | None = None) -> dict[str, Any]:
 def enqueue_many(
     definition: Any, calls: Iterable[tuple[Sequence[Any], dict[str, Any]] | Sequence[Any]]
 ) -> list[Job]:
-    jobs = []
+    """Jobs for ``calls``, built and checked one by one as the engine writes them (in one transaction)."""
     now = timezone.now()
     shared = shared_fields(definition, now, resolve_options(definition))
+    if shared["unique_key"] is not None:
+        raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
     shared["delayed"] = shared["run_after"] > now
     template = job_template(shared)
-    for position, call in enumerate(calls):
-        if (
-            isinstance(call, tuple | list)
-            and len(call) == 2
-            and isinstance(call[0], tuple | list)
-            and isinstance(call[1], dict)
-        ):
-            args, kwargs = call
-        else:
-            raise TypeError(
-                f"enqueue_many() item {position} must be an (args, kwargs) pair, got {call!r:.100}"
-            )
-        jobs.append(new_job(call_fields(definition, args, kwargs), template))
-    return inserts.insert_many(jobs)
+    calls = list(calls)
+
+    def jobs() -> Iterable[Job]:
+        for position, call in enumerate(calls):
+            if (
+                isinstance(call, tuple | list)
+                and len(call) == 2
+                and isinstance(call[0], tuple | list)
+                and isinstance(call[1], dict)
+            ):
+                args, kwargs = call
+            else:
+                raise TypeError(
+                    f"enqueue_many() item {position} must be an (args, kwargs) pair, got {call!r:.100}"
+                )
+            yield new_job(call_fields(definition, args, kwargs), template)
+
+    return inserts.insert_many(jobs(), len(calls))
 
 
 insert_one = inserts.insert_one

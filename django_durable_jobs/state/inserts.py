@@ -7,6 +7,8 @@ workers of their queues when the transaction commits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import IntegrityError, transaction
 
 from .. import signals, storage
@@ -35,19 +37,23 @@ def insert_one(job: Job) -> Job:
     return job
 
 
-def insert_many(jobs: list[Job]) -> list[Job]:
-    """Insert many jobs in one bulk statement and wake workers on commit."""
-    if not jobs:
+def insert_many(jobs: Iterable[Job], count: int) -> list[Job]:
+    """Insert the ``count`` jobs ``jobs`` builds in one transaction, and wake workers on commit.
+
+    ``jobs`` may be a generator that validates each item as it builds it: an
+    engine streaming rows to the database writes each as it comes, and a bad
+    item rolls back the rows written before it.
+    """
+    if not count:
         return []
-    if any(job.unique_key is not None for job in jobs):
-        raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
     alias = storage.alias()
-    with transaction.atomic(using=alias, savepoint=False):
-        engine(alias).insert_jobs(jobs)
+    # Inside a caller's transaction, a savepoint: a bad item rolls back this enqueue, not the caller's work.
+    with transaction.atomic(using=alias):
+        built = engine(alias).insert_stream(jobs, count)
     if signals.job_enqueued.receivers:
-        for job in jobs:
+        for job in built:
             signals.send_on_commit(signals.job_enqueued, alias, job=job)
-    return jobs
+    return built
 
 
 def insert_fired(alias: str, job: Job) -> bool:

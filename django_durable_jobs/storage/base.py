@@ -100,6 +100,16 @@ class Engine(Claims, Stats, Parking, Metrics):
         Job.objects.using(self.alias).bulk_create(jobs)
         self.notify_work({job.queue for job in jobs})
 
+    def insert_stream(self, jobs: Iterable[Job], count: int) -> list[Job]:
+        """Insert the ``count`` jobs ``jobs`` builds, as :meth:`insert_jobs`; returns them.
+
+        Inside a transaction: ``jobs`` may raise (a bad item), and an engine
+        may have written some rows by then.
+        """
+        built = list(jobs)
+        self.insert_jobs(built)
+        return built
+
     def lock_jobs(self, job_ids: list[int]) -> None:
         """Inside a transaction: lock these job rows in id order."""
 

@@ -30,6 +30,7 @@ class PostgresStats:
     tables: dict[str, str]
     cursor: Any
     upserting: Any
+    function_exists: Any
     _complete_sql: Any
 
     json_param = "%s::jsonb"
@@ -48,9 +49,7 @@ class PostgresStats:
         Code deployed before its migrations ran counts in Python, as before,
         rather than failing every batch of completions.
         """
-        with self.cursor() as cursor:
-            cursor.execute("SELECT to_regprocedure(%s) IS NOT NULL", [COUNT_COMPLETED_SIGNATURE])
-            return bool(cursor.fetchone()[0])
+        return self.function_exists(COUNT_COMPLETED_SIGNATURE)
 
     def lock_jobs_timed(self, job_ids: list[int]) -> tuple[datetime, Timings]:
         """The times computed by the server, on its clock: the minute is that of its ``now()``."""

@@ -118,6 +118,17 @@ def test_enqueue_many_validates_every_item() -> None:
     assert Job.objects.count() == 0
 
 
+@pytest.mark.parametrize("bad", [(1, 2), ((1, object()), {})], ids=["shape", "argument"])
+def test_a_bad_item_late_in_a_big_batch_writes_nothing_and_spares_the_callers_transaction(bad) -> None:
+    """On PostgreSQL the rows stream to COPY as they are built: the bad item comes after 300 written ones."""
+    with transaction.atomic():
+        before = demo.add.enqueue(0, 0)
+        with pytest.raises(TypeError, match="item 300" if bad == (1, 2) else "'b'"):
+            demo.add.enqueue_many([((i, i), {}) for i in range(300)] + [bad])
+        after = demo.add.enqueue(1, 1)
+    assert sorted(Job.objects.values_list("id", flat=True)) == [before.pk, after.pk]
+
+
 def test_aenqueue() -> None:
     import asyncio
 
@@ -181,7 +192,7 @@ def test_workers_are_notified_on_commit_only(many) -> None:
 
 def test_the_postgres_bulk_insert_writes_every_column_a_new_job_can_have() -> None:
     """A column added to Job must be added to the hand-written insert too, or PostgreSQL drops it."""
-    from django_durable_jobs.storage.postgres import INSERT_COLUMNS
+    from django_durable_jobs.storage.postgres_inserts import INSERT_COLUMNS
 
     constants = {"id", "updated_at", "status", "attempt", "reclaims", "snoozes", "last_error", "paused_by"}
     constants |= {"pause_reason", "pause_mode", "progress_message", "held"}
@@ -221,3 +232,57 @@ def test_a_bulk_enqueue_keeps_every_value_as_given() -> None:
         assert (row.concurrency_key, row.concurrency_limit) == (job.concurrency_key, job.concurrency_limit)
     assert rows[jobs[-1].pk].delayed and rows[jobs[-1].pk].queue == "q\\1"
     assert rows[jobs[260].pk].concurrency_key == f"demo.noop_per_key|{odd}0"
+
+
+def test_one_enqueue_keeps_every_value_as_given() -> None:
+    """On PostgreSQL through the enqueue function, whose parameters follow the columns by position."""
+    odd = 'tab\there, line\nbreak, back\\slash, \\N, quote\' and "double", é ☃ \U0001f600'
+    later = timezone.now() + timedelta(hours=1)
+    jobs = [
+        demo.add.using(run_after=later, priority=-3, queue="q\\1", retries=7, timeout=12.5).enqueue(
+            odd, b=[odd]
+        ),
+        demo.noop_per_key.using(unique_key=odd).enqueue(key=odd),
+        demo.rated_per_tenant.enqueue(tenant=odd),
+    ]
+    fields = [f.attname for f in Job._meta.concrete_fields if f.attname not in ("updated_at",)]
+    for job in jobs:
+        row = Job.objects.get(pk=job.pk)
+        assert {f: getattr(row, f) for f in fields} == {f: getattr(job, f) for f in fields}
+    assert jobs[0].delayed and jobs[0].timeout == 12.5 and jobs[0].max_retries == 7
+    assert jobs[1].concurrency_key == f"demo.noop_per_key|{odd}" and jobs[1].unique_key == odd
+    assert jobs[2].rate_key is not None and jobs[2].rate_limit == 2
+
+
+@pytest.mark.postgres_only
+def test_one_enqueue_is_one_call_of_the_enqueue_function(django_assert_num_queries) -> None:
+    from django_durable_jobs.storage.postgres_inserts import ENQUEUE
+
+    with django_assert_num_queries(1) as captured:
+        job = demo.add.enqueue(1, 2)
+    assert captured.captured_queries[0]["sql"].startswith(f"SELECT {ENQUEUE}(")
+    assert Job.objects.get(pk=job.pk).args == [1, 2]
+
+
+@pytest.mark.postgres_only
+def test_until_its_migration_has_run_one_enqueue_is_a_plain_insert() -> None:
+    """Code deployed before ``migrate`` must still enqueue, without the enqueue function."""
+    from django.db import connection
+
+    from django_durable_jobs.storage import engine
+    from django_durable_jobs.storage.postgres_inserts import ENQUEUE_SIGNATURE
+
+    store = engine(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP FUNCTION {ENQUEUE_SIGNATURE}")
+    store.__dict__.pop("enqueues_by_function", None)
+    try:
+        job = demo.add.using(queue="plain").enqueue(3, b=4)
+        assert store.enqueues_by_function is False
+        row = Job.objects.get(pk=job.pk)
+        assert (row.queue, row.args, row.kwargs, row.status) == ("plain", [3], {"b": 4}, "pending")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(store.enqueue_function())
+        store.__dict__.pop("enqueues_by_function", None)
+    assert store.enqueues_by_function is True
