@@ -1,26 +1,20 @@
 """The PostgreSQL function that counts a batch of completions in the per-minute statistics.
 
 The worker's writer calls it from the statement that completes a batch (see
-``PostgresEngine.count_completed_function``). Its SQL comes from the engine,
-so that it and the Python counting share one definition of the rollup
-columns and buckets; a later change to them re-creates it in a new migration.
+``PostgresStats.count_completed_function``).
 """
 
 from django.db import migrations
 
+from ._functions import create_function, drop_function
+
 
 def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        from django_durable_jobs.storage import engine
-
-        schema_editor.execute(engine(schema_editor.connection.alias).count_completed_function())
+    create_function(schema_editor, "count_completed_function")
 
 
 def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        from django_durable_jobs.storage.postgres_stats import COUNT_COMPLETED_SIGNATURE
-
-        schema_editor.execute(f"DROP FUNCTION IF EXISTS {COUNT_COMPLETED_SIGNATURE}")
+    drop_function(schema_editor, "django_durable_jobs.storage.postgres_stats:COUNT_COMPLETED_SIGNATURE")
 
 
 class Migration(migrations.Migration):

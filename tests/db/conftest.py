@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
 import pytest
 
 
@@ -20,3 +24,29 @@ def claims_look_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(Claims, "STAGE_EVERY", 0.0)
     monkeypatch.setattr(Claims, "LIMITED_RECHECK", 0.0)
+
+
+@pytest.fixture
+def without_function() -> Callable[[str, str, str], AbstractContextManager[Any]]:
+    """``without_function(signature, create, cached)``: the engine as before the migration that
+    creates one of its PostgreSQL functions (``create`` names the engine method giving its SQL,
+    ``cached`` the engine property that says whether it exists). Put back after the block."""
+    from django.db import connection
+
+    from django_durable_jobs.storage import engine
+
+    @contextmanager
+    def dropped(signature: str, create: str, cached: str) -> Iterator[Any]:
+        store = engine(connection.alias)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP FUNCTION {signature}")
+        store.__dict__.pop(cached, None)
+        try:
+            yield store
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute(getattr(store, create)())
+            store.__dict__.pop(cached, None)
+        assert getattr(store, cached) is True
+
+    return dropped

@@ -265,24 +265,12 @@ def test_one_enqueue_is_one_call_of_the_enqueue_function(django_assert_num_queri
 
 
 @pytest.mark.postgres_only
-def test_until_its_migration_has_run_one_enqueue_is_a_plain_insert() -> None:
+def test_until_its_migration_has_run_one_enqueue_is_a_plain_insert(without_function) -> None:
     """Code deployed before ``migrate`` must still enqueue, without the enqueue function."""
-    from django.db import connection
-
-    from django_durable_jobs.storage import engine
     from django_durable_jobs.storage.postgres_inserts import ENQUEUE_SIGNATURE
 
-    store = engine(connection.alias)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP FUNCTION {ENQUEUE_SIGNATURE}")
-    store.__dict__.pop("enqueues_by_function", None)
-    try:
+    with without_function(ENQUEUE_SIGNATURE, "enqueue_function", "enqueues_by_function") as store:
         job = demo.add.using(queue="plain").enqueue(3, b=4)
         assert store.enqueues_by_function is False
         row = Job.objects.get(pk=job.pk)
         assert (row.queue, row.args, row.kwargs, row.status) == ("plain", [3], {"b": 4}, "pending")
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(store.enqueue_function())
-        store.__dict__.pop("enqueues_by_function", None)
-    assert store.enqueues_by_function is True

@@ -156,13 +156,11 @@ def test_a_batch_of_completions_lands_in_the_buckets_python_would_count_it_in() 
 
 
 @pytest.mark.postgres_only
-def test_until_its_migration_has_run_completions_are_counted_in_python() -> None:
+def test_until_its_migration_has_run_completions_are_counted_in_python(without_function) -> None:
     """Code deployed before ``migrate`` must not fail every batch for want of the counting function."""
-    store = engine(connection.alias)
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP FUNCTION {COUNT_COMPLETED_SIGNATURE}")
-    store.__dict__.pop("counts_completions", None)
-    try:
+    with without_function(
+        COUNT_COMPLETED_SIGNATURE, "count_completed_function", "counts_completions"
+    ) as store:
         for i in range(2):
             demo.add.enqueue(i, 1)
         batch = [outcome("complete", job, result=1) for job in claim_all(2)]
@@ -170,11 +168,6 @@ def test_until_its_migration_has_run_completions_are_counted_in_python() -> None
         assert store.counts_completions is False
         (row,) = JobStat.objects.all()
         assert (row.completed, row.run_count, sum(row.wait_buckets)) == (2, 2, 2)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(store.count_completed_function())
-        store.__dict__.pop("counts_completions", None)
-    assert store.counts_completions is True
 
 
 def test_each_cancelled_job_is_counted() -> None:
