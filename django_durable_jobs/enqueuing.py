@@ -180,10 +180,10 @@ def enqueue_many(
         raise ValueError("enqueue_many() cannot use unique_key: one key cannot name many jobs")
     shared["delayed"] = shared["run_after"] > now
     template = job_template(shared)
-    calls = list(calls)
+    items = list(calls)
 
     def jobs() -> Iterable[Job]:
-        for position, call in enumerate(calls):
+        for position, call in enumerate(items):
             if (
                 isinstance(call, tuple | list)
                 and len(call) == 2
@@ -197,7 +197,7 @@ def enqueue_many(
                 )
             yield new_job(call_fields(definition, args, kwargs), template)
 
-    return inserts.insert_many(jobs(), len(calls))
+    return inserts.insert_many(jobs(), len(items))
 
 
 insert_one = inserts.insert_one

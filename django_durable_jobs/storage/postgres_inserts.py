@@ -43,9 +43,8 @@ INSERT_COLUMNS: list[tuple[str, str, Any]] = [
     ("trace_context", "text", lambda j: None if j.trace_context is None else json.dumps(j.trace_context)),
 ]
 JSONB_COLUMNS = ("args", "kwargs", "trace_context")
-#: The columns a new job's row has the same value in, after ``updated_at``, for COPY.
-COPY_CONSTANTS: dict[str, Any] = {
-    "updated_at": None,  # the enqueue time: filled in per statement
+#: The columns every new job's row has the same value in (``updated_at`` aside: its enqueue time).
+NEW_ROW_CONSTANTS: dict[str, Any] = {
     "status": "pending",
     "attempt": 0,
     "reclaims": 0,
@@ -57,10 +56,12 @@ COPY_CONSTANTS: dict[str, Any] = {
     "progress_message": "",
     "held": False,
 }
-#: COPY_CONSTANTS after ``updated_at``, as SQL literals for the INSERT statements.
+#: The columns an INSERT names after those of INSERT_COLUMNS: the enqueue time, then the constants.
+TAIL_COLUMNS = ", ".join(["updated_at", *NEW_ROW_CONSTANTS])
+#: NEW_ROW_CONSTANTS as SQL literals, for the INSERT statements.
 CONSTANTS_SQL = ", ".join(
     str(v).upper() if isinstance(v, bool) else f"'{v}'" if isinstance(v, str) else str(v)
-    for v in list(COPY_CONSTANTS.values())[1:]
+    for v in NEW_ROW_CONSTANTS.values()
 )
 
 
@@ -120,7 +121,7 @@ class PostgresInserts:
             DECLARE
                 new_id bigint;
             BEGIN
-                INSERT INTO {self.tables["job"]} ({", ".join(columns)}, {", ".join(COPY_CONSTANTS)})
+                INSERT INTO {self.tables["job"]} ({", ".join(columns)}, {TAIL_COLUMNS})
                 VALUES ({", ".join(f"p_{column}" for column in columns)}, p_updated_at, {CONSTANTS_SQL})
                 RETURNING id INTO new_id;
                 PERFORM pg_notify('{WORK_CHANNEL}', p_queue);
@@ -189,9 +190,9 @@ class PostgresInserts:
         """
         table = self.tables["job"]
         plain = [column for column, _, _ in INSERT_COLUMNS if column not in JSONB_COLUMNS] + ["updated_at"]
-        columns = ", ".join(["id", *JSONB_COLUMNS, *plain, *list(COPY_CONSTANTS)[1:]])
+        columns = ", ".join(["id", *JSONB_COLUMNS, *plain, *NEW_ROW_CONSTANTS])
         values = attrgetter(*plain)
-        constants = "\t".join(copy_text(v) for v in list(COPY_CONSTANTS.values())[1:])
+        constants = "\t".join(copy_text(v) for v in NEW_ROW_CONSTANTS.values())
         tails: dict[tuple[Any, ...], str] = {}  # the columns after args and kwargs, as COPY text
         dumps = json.dumps
         lines: list[str] = []
@@ -249,7 +250,7 @@ class PostgresInserts:
             source = " FROM generate_series(1, %s)"
             array_params.append(len(jobs))
         sql = (
-            f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, {', '.join(COPY_CONSTANTS)}) "
+            f"INSERT INTO {self.tables['job']} ({', '.join(columns)}, {TAIL_COLUMNS}) "
             f"SELECT {', '.join(selected)}, %s::timestamptz, {CONSTANTS_SQL}{source}"
         )
         # Parameters in the order their placeholders appear: SELECT list, then unnest().
