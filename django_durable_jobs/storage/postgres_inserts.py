@@ -137,8 +137,7 @@ class PostgresInserts:
         outside a transaction is one round trip and one commit.
         """
         if len(jobs) >= self.COPY_FROM:
-            self._copy_jobs(jobs, len(jobs))
-            self.notify_work({job.queue for job in jobs})
+            self.insert_stream(jobs, len(jobs))
             return
         if len(jobs) == 1 and self.enqueues_by_function:
             job = jobs[0]

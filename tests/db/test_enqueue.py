@@ -256,8 +256,12 @@ def test_one_enqueue_keeps_every_value_as_given() -> None:
 
 @pytest.mark.postgres_only
 def test_one_enqueue_is_one_call_of_the_enqueue_function(django_assert_num_queries) -> None:
+    from django.db import connection
+
+    from django_durable_jobs.storage import engine
     from django_durable_jobs.storage.postgres_inserts import ENQUEUE
 
+    assert engine(connection.alias).enqueues_by_function  # asked once per process: not counted below
     with django_assert_num_queries(1) as captured:
         job = demo.add.enqueue(1, 2)
     assert captured.captured_queries[0]["sql"].startswith(f"SELECT {ENQUEUE}(")
