@@ -53,14 +53,15 @@ an earlier version, in its own database (older schemas have no ``delayed``
 column: their future rows always sit in the claim's index).
 
 ``--sustained MINUTES`` (not run by default) offers 70 % of a measured drain
-rate (``--sustained-load 0.7``) to one ``runjobs -c 8`` for that long on a
+rate (``--sustained-load 0.7``, or a fixed ``--sustained-rate``) to one ``runjobs -c 8`` for that long on a
 dedicated cluster with production defaults, autovacuum on (``pg_createcluster
 15 djjbench -p 5439``, created and started if missing, stopped again if this
 script started it; the main cluster's configuration is never touched), and
 every 10 s prints
 throughput, pick-up latency p50/p99, the backlog, one claim's rows and
 buffers, table and index sizes, dead tuples, autovacuum runs (and whether one
-is running) and the machine's load; then the last minute against the first.
+is running), the WAL written per second and the checkpoints begun in the
+window, and the machine's load; then the last minute against the first.
 By default the workers keep completed jobs a week, so the table holds every
 job of the run; ``--sustained-retention SECONDS`` makes them keep completed
 jobs that long and prune as they run (every quarter of it, at most a minute),
@@ -921,10 +922,10 @@ def sustained(code: Code, args: argparse.Namespace) -> None:
             ).fetchone()[0]
         print(f"\nSustained run on cluster {'/'.join(SUSTAINED_CLUSTER[:2])} port {db.port}: {settings}")
         base = drain(BASELINE, code, db, args.jobs, args.logdir)
-        rate = args.sustained_load * base.rate
+        rate = args.sustained_rate or args.sustained_load * base.rate
         print(
             f"  drain on this cluster: {base.rate:,.0f} jobs/s; "
-            f"offering {args.sustained_load:.0%}: {rate:,.0f} jobs/s for {minutes} min"
+            f"offering {rate / base.rate:.0%}: {rate:,.0f} jobs/s for {minutes} min"
         )
         settings: dict[str, Any] = {}
         if args.sustained_retention is not None:
@@ -942,7 +943,9 @@ def sustained(code: Code, args: argparse.Namespace) -> None:
                 producer = Producer(db, rate)
                 producer.start()
                 start = time.monotonic()
-                marks = [(conn.execute("SELECT clock_timestamp()").fetchone()[0], 0)]
+                marks = [mark(conn)]
+                counters = [server_counters(conn)]
+                by_minute: list[tuple[float, float]] = []
                 try:
                     while time.monotonic() - start < minutes * 60:
                         time.sleep(max(0.0, 10 * len(marks) - (time.monotonic() - start)))
@@ -951,27 +954,60 @@ def sustained(code: Code, args: argparse.Namespace) -> None:
                         for proc in procs:
                             if proc.poll() is not None:
                                 raise RuntimeError(f"runjobs exited with {proc.returncode}")
-                        rows.append(sample_sustained(conn, statements, marks, time.monotonic() - start))
+                        elapsed = time.monotonic() - start
+                        rows.append(sample_sustained(conn, statements, marks, counters, elapsed))
                         print_sustained_row(rows[-1], header=len(rows) == 1)
+                        if len(marks) % 6 == 1:  # a minute's figures, while its jobs are kept
+                            by_minute.append(minute(conn, marks[-7], marks[-1]))
                 finally:
                     producer.stop.set()
                     producer.join()
-                summarize_sustained(conn, marks, rows)
+                summarize_sustained(by_minute, rows)
     finally:
         if started:
             stop_cluster()
             print(f"stopped cluster {'/'.join(SUSTAINED_CLUSTER[:2])} (this run started it)")
 
 
+def mark(conn: Any) -> tuple[Any, int]:
+    """(now, the lowest id of an unfinished job or of the next one): a window's jobs have ids from there.
+
+    A job that finishes or starts after ``now`` was unfinished at ``now`` or is newer,
+    so the window's queries read only the jobs from that id on, however long the backlog.
+    """
+    row = conn.execute(
+        f"""SELECT clock_timestamp(), least(
+                (SELECT id FROM {JOB} WHERE status = 'pending' AND NOT delayed AND concurrency_key IS NULL
+                 AND rate_key IS NULL ORDER BY priority DESC, id LIMIT 1),
+                (SELECT min(id) FROM {JOB} WHERE status = 'running'),
+                (SELECT coalesce(max(id), 0) + 1 FROM {JOB}))"""
+    ).fetchone()
+    return row[0], int(row[1])
+
+
+def server_counters(conn: Any) -> tuple[int, int]:
+    """(bytes of WAL written since the cluster began, checkpoints begun): what a window's deltas come from."""
+    row = conn.execute(
+        "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, checkpoints_timed + checkpoints_req "
+        "FROM pg_stat_bgwriter"
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
 def sample_sustained(
-    conn: Any, statements: list[tuple[str, list[Any] | None]], marks: list[Any], t: float
+    conn: Any,
+    statements: list[tuple[str, list[Any] | None]],
+    marks: list[Any],
+    counters: list[tuple[int, int]],
+    t: float,
 ) -> dict[str, Any]:
-    """One 10 s window: throughput and pick-up of its jobs, one claim's plan, sizes."""
-    now, max_id = conn.execute(f"SELECT clock_timestamp(), coalesce(max(id), 0) FROM {JOB}").fetchone()
-    since, _ = marks[-1]
-    low = marks[-7][1] if len(marks) >= 7 else 0  # a job picked up now was created < 60 s ago
-    done, p50, p99 = window(conn, since, now, low)
-    marks.append((now, max_id))
+    """One 10 s window: throughput and pick-up of its jobs, one claim's plan, sizes, WAL and checkpoints."""
+    now, low = mark(conn)
+    since, since_low = marks[-1]
+    done, p50, p99 = window(conn, since, now, since_low)
+    marks.append((now, low))
+    counters.append(server_counters(conn))
+    (wal_before, checkpoints_before), (wal_now, checkpoints_now) = counters[-2:]
     backlog = conn.execute(f"SELECT count(*) FROM {JOB} WHERE status = 'pending'").fetchone()[0]
     plan = explain(conn, statements)
     stats = conn.execute(
@@ -998,19 +1034,21 @@ def sample_sustained(
         "dead": stats[0],
         "autovacuums": stats[1],
         "vacuuming": vacuuming,
+        "wal": (wal_now - wal_before) / (now - since).total_seconds(),
+        "checkpoints": checkpoints_now - checkpoints_before,
         "load": os.getloadavg()[0],
     }
 
 
 def window(conn: Any, a: Any, b: Any, low_id: int) -> tuple[int, float, float]:
-    """Jobs completed in (a, b], and p50 and p99 pick-up (s) of the jobs started in it."""
+    """Jobs completed in (a, b], and p50 and p99 pick-up (s) of the jobs started in it (ids >= low_id)."""
     started = "FILTER (WHERE started_at > %(a)s AND started_at <= %(b)s)"
     pickup = "WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at))"
     row = conn.execute(
         f"""SELECT count(*) FILTER (WHERE status = 'completed' AND finished_at > %(a)s
                                           AND finished_at <= %(b)s),
                percentile_cont(0.5) {pickup} {started}, percentile_cont(0.99) {pickup} {started}
-            FROM {JOB} WHERE id > %(low)s""",
+            FROM {JOB} WHERE id >= %(low)s""",
         {"a": a, "b": b, "low": low_id},
     ).fetchone()
     return int(row[0]), float(row[1] or 0), float(row[2] or 0)
@@ -1033,6 +1071,8 @@ SUSTAINED_COLUMNS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("dead tup", "dead", lambda v: f"{v:,}"),
     ("autovac", "autovacuums", str),
     ("vacuuming", "vacuuming", lambda v: "yes" if v else ""),
+    ("WAL MB/s", "wal", lambda v: f"{v / 2**20:.1f}"),
+    ("checkpts", "checkpoints", str),
     ("load", "load", lambda v: f"{v:.1f}"),
 ]
 
@@ -1045,17 +1085,20 @@ def print_sustained_row(row: dict[str, Any], *, header: bool) -> None:
     print(" ".join(cells), flush=True)
 
 
-def summarize_sustained(conn: Any, marks: list[Any], rows: list[dict[str, Any]]) -> None:
-    if len(marks) < 13:
+def minute(conn: Any, start: tuple[Any, int], end: tuple[Any, int]) -> tuple[float, float]:
+    """Throughput and p99 pick-up (ms) between two marks a minute apart.
+
+    Taken as the minute ends: with ``--sustained-retention`` its jobs are pruned soon after.
+    """
+    done, _, p99 = window(conn, start[0], end[0], start[1])
+    return done / (end[0] - start[0]).total_seconds(), p99 * 1000
+
+
+def summarize_sustained(minutes: list[tuple[float, float]], rows: list[dict[str, Any]]) -> None:
+    if len(minutes) < 2:
         print("  (shorter than two minutes: no first/last minute comparison)")
         return
-
-    def minute(a: Any, b: Any) -> tuple[float, float]:
-        done, _, p99 = window(conn, a, b, 0)
-        return done / (b - a).total_seconds(), p99 * 1000
-
-    first_rate, first_p99 = minute(marks[0][0], marks[6][0])
-    last_rate, last_p99 = minute(marks[-7][0], marks[-1][0])
+    (first_rate, first_p99), (last_rate, last_p99) = minutes[0], minutes[-1]
     print(
         f"  first minute: {first_rate:,.0f} jobs/s, p99 pick-up {first_p99:.1f} ms; "
         f"last minute: {last_rate:,.0f} jobs/s ({last_rate / first_rate:.2f}x), "
@@ -1094,6 +1137,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0.7,
         metavar="FRACTION",
         help="offered rate of the sustained run, as a fraction of its measured drain rate (0.7)",
+    )
+    parser.add_argument(
+        "--sustained-rate",
+        type=float,
+        default=None,
+        metavar="JOBS_PER_S",
+        help="offer this rate instead (to compare two versions on one machine at one rate)",
     )
     parser.add_argument(
         "--sustained-retention",

@@ -239,7 +239,16 @@ class Job(models.Model):
 class Checkpoint(models.Model):
     """The saved result of one ``call()`` of a workflow job."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="checkpoints")
+    # Checkpoints and fan-outs name their job without a foreign-key constraint in
+    # the database. With one, every deleted job costs a check of each referencing
+    # table at commit: pruning took 2.2 times as long, and a busy queue's pruning
+    # fell behind its workers. The state machine keeps what the constraint
+    # checked: a checkpoint or fan-out is inserted only under the row lock of its
+    # job, while that job runs under the inserting execution's lease (a running
+    # job is never pruned); pruning deletes a job's checkpoints and fan-outs in
+    # the transaction that deletes it; Job.delete() (the admin's included)
+    # cascades as on_delete says.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, db_constraint=False, related_name="checkpoints")
     index = models.PositiveIntegerField()
     target = models.CharField(max_length=NAME_LENGTH)
     value = models.JSONField(null=True, blank=True)
@@ -261,7 +270,8 @@ class FanOut(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
 
-    parent = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="fanouts")
+    # No constraint in the database: see Checkpoint.job.
+    parent = models.ForeignKey(Job, on_delete=models.CASCADE, db_constraint=False, related_name="fanouts")
     index = models.PositiveIntegerField(help_text="The parent's call index of this fan_out().")
     strategy = models.JSONField(default=dict)
     state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)

@@ -111,6 +111,21 @@ def test_checkpoints_and_fanouts_go_with_their_job() -> None:
     assert list(Checkpoint.objects.values_list("job_id", flat=True)) == [other.pk]
 
 
+def test_a_job_deleted_through_the_orm_takes_its_checkpoints_and_fanouts() -> None:
+    """No database constraint ties them to their job (pruning is faster without): Django cascades."""
+    job = finished()
+    CheckpointFactory(job=job)
+    FanOutFactory(parent=job)
+    kept = CheckpointFactory(job=finished()).job
+    Job.objects.filter(pk=job.pk).delete()
+    assert list(Checkpoint.objects.values_list("job_id", flat=True)) == [kept.pk]
+    assert not FanOut.objects.exists()
+    with connections["default"].cursor() as cursor:
+        for model in (Checkpoint, FanOut):
+            found = connections["default"].introspection.get_constraints(cursor, model._meta.db_table)
+            assert not [c for c in found.values() if c["foreign_key"] == (Job._meta.db_table, "id")]
+
+
 def workflow(parent_status: str = Status.COMPLETED, children: int = 3, **child_fields: Any) -> FanOut:
     """A finished parent with one fan-out of finished children, all finished long ago."""
     old = timezone.now() - 40 * DAY
