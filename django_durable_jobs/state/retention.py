@@ -131,7 +131,9 @@ def count(using: str | None = None, **options: object) -> int:
     return sql.count_expired(engine(using), found) if found else 0
 
 
-def prune_expired(using: str | None = None, *, budget: float | None = None, start: int = 0) -> Pruned:
+def prune_expired(
+    using: str | None = None, *, budget: float | None = None, start: int = 0, batch_size: int = BATCH
+) -> Pruned:
     """A worker's prune: skipped (``busy``) while another pruner holds the lock.
 
     A new round (``start`` 0, once per ``PRUNE_SECONDS``) first deletes the
@@ -139,7 +141,7 @@ def prune_expired(using: str | None = None, *, budget: float | None = None, star
     """
     if start == 0:
         stats.prune_stats(using or jobs_settings.DATABASE)
-    return prune(using, wait=False, budget=budget, start=start)
+    return prune(using, wait=False, budget=budget, start=start, batch_size=batch_size)
 
 
 def prune(

@@ -7,7 +7,7 @@ paused queues. On its own timers it renews leases and the registry row
 parents, resumes queues whose pause expired and fails timed-out fan-outs
 (``RECLAIM_SECONDS``), and records the queue depth samples once a
 minute; prunes expired finished jobs (``PRUNE_SECONDS``, a short slice
-at a time, the next slice at once while a backlog lasts); and, with
+at a time, the next one a tenth of a second later while a backlog lasts); and, with
 ``--scheduler``, fires due schedules.
 
 The same tick runs at once when the listener (PostgreSQL) passes on a
@@ -36,6 +36,16 @@ from ..state import fanouts, pauses, retention, stats
 from .execution import TIMED_OUT, Execution
 from .health import Outage
 from .slots import Slots
+
+#: A pruning slice lasts about this long (it ends with the batch that spends it),
+#: in batches of at most PRUNE_SLICE_BATCH jobs, and while a backlog lasts the
+#: next one comes this soon. Every PRUNE_SECONDS a whole period's expired jobs
+#: are due at once: short slices with pauses between them spread their deletes
+#: out, so that no slice holds the database's CPU long enough to stall claims
+#: (see "Retention" in the README for what it changed in a sustained run).
+PRUNE_SLICE = 0.1
+PRUNE_SLICE_BATCH = 2_000
+PRUNE_SLICE_PAUSE = 0.1
 
 logger = logging.getLogger("django_durable_jobs.worker")
 
@@ -95,8 +105,8 @@ class ControlLoop:
                 if chores and now >= next_housekeeping:
                     self._housekeeping()
                     next_housekeeping = now + jobs_settings.RECLAIM_SECONDS
-                if chores and now >= self._next_prune:
-                    self._prune(now)
+                if chores and now >= self._next_prune and self._prune(now):
+                    wait = min(wait, PRUNE_SLICE_PAUSE)
                 if chores and self._scheduler and now >= next_schedule:
                     next_schedule = now + self._fire_schedules()
                 outage.ok()
@@ -180,16 +190,17 @@ class ControlLoop:
             stats.sample_queues(self.using)
             stats.fold_totals(self.using)
 
-    def _prune(self, now: float) -> None:
+    def _prune(self, now: float) -> bool:
         """Delete a slice of the expired finished jobs, unless another worker is at it.
 
-        A slice is short (the batch that spends half a heartbeat, at most
-        0.5 s) so that heartbeats and pauses are never held up; while a
-        backlog lasts the next slice comes at the next tick, from where this one stopped.
+        True when a backlog is left: the next slice then comes after
+        :data:`PRUNE_SLICE_PAUSE`, from where this one stopped.
         """
         self._next_prune = now + jobs_settings.PRUNE_SECONDS  # also after an error
-        budget = min(0.5, jobs_settings.HEARTBEAT_SECONDS / 2)
-        pruned = retention.prune_expired(self.using, budget=budget, start=self._prune_from)
+        budget = min(PRUNE_SLICE, jobs_settings.HEARTBEAT_SECONDS / 2)
+        pruned = retention.prune_expired(
+            self.using, budget=budget, start=self._prune_from, batch_size=PRUNE_SLICE_BATCH
+        )
         self._prune_from = pruned.resume if pruned.more else 0
         if pruned.jobs:
             logger.info(
@@ -200,6 +211,7 @@ class ControlLoop:
             )
         if pruned.more:
             self._next_prune = now
+        return pruned.more
 
     def _fire_schedules(self) -> float:
         """Fire due schedules; returns the seconds until the next look (0.05 to 1)."""

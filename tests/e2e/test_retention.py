@@ -85,3 +85,16 @@ def test_the_scheduler_does_not_fire_again_after_pruning(run_worker) -> None:
     assert len(fires) >= 3 and len(fires) == len(set(fires)), output  # each fire once
     assert newest is not None and newest.scheduled_for.isoformat() in fires
     assert "pruned" in output
+
+
+def test_a_backlog_is_pruned_in_short_slices_one_soon_after_another(run_worker) -> None:
+    """Pruning more than a slice holds goes on at once, slice by slice, not a PRUNE_SECONDS later."""
+    old = timezone.now() - timedelta(hours=2)
+    Job.objects.bulk_create(
+        Job(name="demo.noop", status=Status.COMPLETED, finished_at=old, updated_at=old) for _ in range(20_000)
+    )
+    worker = run_worker("--queue", "other", env=settings(RETENTION={"completed": 3600}, PRUNE_SECONDS=3600))
+    wait_for(lambda: not Job.objects.exists(), timeout=60)
+    assert worker.terminate() == 0
+    slices = [int(n) for n in re.findall(r"pruned (\d+) expired job", worker.output())]
+    assert sum(slices) == 20_000 and len(slices) >= 2, slices
