@@ -94,12 +94,17 @@ def register_worker(
     fields = dict(
         host=host, pid=pid, queues=queues, concurrency=concurrency, pool=pool, children=children or []
     )
-    row, created = Worker.objects.using(using).get_or_create(id=worker_id, defaults=fields)
-    if not created:
-        for name, value in fields.items():
-            setattr(row, name, value)
-        row.started_at, row.heartbeat_at, row.stopped_at = now, now, None
-        row.save(using=using)
+    with transaction.atomic(using=using):
+        # Locked, and only these columns written: a resume or pause that commits
+        # while the worker starts must not be undone by a save of what was read before it.
+        row, created = (
+            Worker.objects.using(using).select_for_update().get_or_create(id=worker_id, defaults=fields)
+        )
+        if not created:
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.started_at, row.heartbeat_at, row.stopped_at = now, now, None
+            row.save(using=using, update_fields=[*fields, "started_at", "heartbeat_at", "stopped_at"])
     if paused and not row.paused:
         pause_worker(worker_id, PauseMode.GRACEFUL, by="runjobs --paused")
         return PauseMode.GRACEFUL

@@ -50,9 +50,15 @@ def test_each_start_and_finish_is_logged_with_its_fields(worker, caplog: pytest.
     wait_for(
         lambda: Job.objects.filter(pk__in=ids, status__in=[Status.COMPLETED, Status.FAILED]).count() == 3
     )
-    lines = [
-        json.loads(JsonFormatter().format(r)) for r in caplog.records if getattr(r, "job_id", None) in ids
-    ]
+
+    def logged() -> list[dict]:
+        return [
+            json.loads(JsonFormatter().format(r)) for r in caplog.records if getattr(r, "job_id", None) in ids
+        ]
+
+    # A finish is logged once its outcome has committed: the last one may come just after the rows show it.
+    wait_for(lambda: sum("outcome" in line for line in logged()) == 4)
+    lines = logged()
     starts = [line for line in lines if "outcome" not in line]
     ends = [line for line in lines if "outcome" in line]
     assert sorted((s["job_id"], s["attempt"]) for s in starts) == sorted(
