@@ -53,7 +53,8 @@ an earlier version, in its own database (older schemas have no ``delayed``
 column: their future rows always sit in the claim's index).
 
 ``--sustained MINUTES`` (not run by default) offers 70 % of a measured drain
-rate (``--sustained-load 0.7``, or a fixed ``--sustained-rate``) to one ``runjobs -c 8`` for that long on a
+rate (``--sustained-load 0.7``, or a fixed ``--sustained-rate``) to one
+``runjobs -c 8`` for that long on a
 dedicated cluster with production defaults, autovacuum on (``pg_createcluster
 15 djjbench -p 5439``, created and started if missing, stopped again if this
 script started it; the main cluster's configuration is never touched), and
@@ -974,6 +975,8 @@ def mark(conn: Any) -> tuple[Any, int]:
 
     A job that finishes or starts after ``now`` was unfinished at ``now`` or is newer,
     so the window's queries read only the jobs from that id on, however long the backlog.
+    The pending side reads the claim's index in claim order, which gives the lowest id
+    because the producer's jobs all have one priority and no delay or limit.
     """
     row = conn.execute(
         f"""SELECT clock_timestamp(), least(

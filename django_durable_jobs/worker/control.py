@@ -7,8 +7,8 @@ paused queues. On its own timers it renews leases and the registry row
 parents, resumes queues whose pause expired and fails timed-out fan-outs
 (``RECLAIM_SECONDS``), and records the queue depth samples once a
 minute; prunes expired finished jobs (``PRUNE_SECONDS``, a short slice
-at a time, the next one a tenth of a second later while a backlog lasts); and, with
-``--scheduler``, fires due schedules.
+at a time, the next one a tenth of a second later while a backlog
+lasts); and, with ``--scheduler``, fires due schedules.
 
 The same tick runs at once when the listener (PostgreSQL) passes on a
 control wake-up (:meth:`ControlLoop.poke`); polling is the fallback. Each
@@ -42,7 +42,7 @@ from .slots import Slots
 #: next one comes this soon. Every PRUNE_SECONDS a whole period's expired jobs
 #: are due at once: short slices with pauses between them spread their deletes
 #: out, so that no slice holds the database's CPU long enough to stall claims
-#: (see "Retention" in the README for what it changed in a sustained run).
+#: (README, Performance: what it changed in a sustained run).
 PRUNE_SLICE = 0.1
 PRUNE_SLICE_BATCH = 2_000
 PRUNE_SLICE_PAUSE = 0.1
