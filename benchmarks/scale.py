@@ -62,7 +62,8 @@ every 10 s prints
 throughput, pick-up latency p50/p99, the backlog, one claim's rows and
 buffers, table and index sizes, dead tuples, autovacuum runs (and whether one
 is running), the WAL written per second and the checkpoints begun in the
-window, and the machine's load; then the last minute against the first.
+window, and the machine's load; then each minute's throughput and p99,
+and the last minute against the first.
 By default the workers keep completed jobs a week, so the table holds every
 job of the run; ``--sustained-retention SECONDS`` makes them keep completed
 jobs that long and prune as they run (every quarter of it, at most a minute),
@@ -1102,6 +1103,7 @@ def summarize_sustained(minutes: list[tuple[float, float]], rows: list[dict[str,
         print("  (shorter than two minutes: no first/last minute comparison)")
         return
     (first_rate, first_p99), (last_rate, last_p99) = minutes[0], minutes[-1]
+    print("  each minute, jobs/s (p99 pick-up ms): " + ", ".join(f"{r:,.0f} ({p:.0f})" for r, p in minutes))
     print(
         f"  first minute: {first_rate:,.0f} jobs/s, p99 pick-up {first_p99:.1f} ms; "
         f"last minute: {last_rate:,.0f} jobs/s ({last_rate / first_rate:.2f}x), "

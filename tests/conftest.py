@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -173,15 +174,20 @@ def durable_tasks(settings: Any) -> None:
 
 
 class WorkerProcess:
-    """A real ``manage.py runjobs`` process on the test database."""
+    """A real ``manage.py runjobs`` process on the test database.
+
+    Its output goes to a temporary file, not a pipe: nothing reads a pipe while
+    the worker runs, so a chatty worker would fill it and block in a write.
+    """
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.args = args
+        self._log = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(
             [sys.executable, str(MANAGE), "runjobs", *args],
             env=env,
             cwd=str(ROOT),
-            stdout=subprocess.PIPE,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
             text=True,
         )
@@ -205,10 +211,13 @@ class WorkerProcess:
     def wait(self, timeout: float = 60) -> int:
         return self.proc.wait(timeout=timeout)
 
+    def close(self) -> None:
+        self._log.close()
+
     def output(self) -> str:
-        if self.proc.poll() is None:
-            return ""
-        return self.proc.stdout.read() if self.proc.stdout else ""
+        """What the worker has written so far."""
+        self._log.seek(0)
+        return self._log.read()
 
 
 @pytest.fixture
@@ -239,6 +248,7 @@ def run_worker(worker_env: dict[str, str]) -> Iterator[Callable[..., WorkerProce
         if process.proc.poll() is None:
             process.proc.kill()
             process.proc.wait(timeout=10)
+        process.close()
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30, interval: float = 0.05) -> object:
