@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
@@ -91,21 +92,42 @@ def fresh_connections() -> None:
         _local.generation = _generation
 
 
+#: SQLSTATEs of a session the server ended (admin shutdown, crash shutdown, cannot
+#: connect now), besides class 08 (connection exception).
+SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """Did ``exc`` come from a lost database connection (rather than from the job's own query)?
 
     A restart or a terminated session surfaces as an ``OperationalError`` or
     ``InterfaceError`` after which this thread's connection is no longer
     usable; a failing query on a healthy connection is the job's own error.
+    The server's own word (the SQLSTATE) is read first: when the error
+    escaped a ``transaction.atomic()`` block, Django has already closed the
+    connection whose rollback failed, so no broken connection is left to see.
     """
+    chain = list(_chain(exc))
+    if any(_session_ended(error) for error in chain):
+        return True
+    if any(isinstance(error, InterfaceError | OperationalError) for error in chain):
+        return any(_broken(conn) for conn in connections.all(initialized_only=True))
+    return False
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the errors it was raised from or while handling, each once."""
     seen: set[int] = set()
     error: BaseException | None = exc
     while error is not None and id(error) not in seen:
-        if isinstance(error, InterfaceError | OperationalError):
-            return any(_broken(conn) for conn in connections.all(initialized_only=True))
+        yield error
         seen.add(id(error))
         error = error.__cause__ or error.__context__
-    return False
+
+
+def _session_ended(error: BaseException) -> bool:
+    state = getattr(error, "sqlstate", None)  # psycopg's errors carry the server's SQLSTATE
+    return isinstance(state, str) and (state.startswith("08") or state in SESSION_ENDED)
 
 
 def _broken(conn: Any) -> bool:

@@ -319,6 +319,39 @@ def db_nap(seconds: float) -> int:
     return queries
 
 
+@job("demo.fan_out_after_restart", retries=0)
+def fan_out_after_restart(marker: str, n: int) -> int:
+    """A parent whose session the server ends inside ``fan_out()``'s transaction, the first time it runs.
+
+    As when a restart lands there: the session ends between two statements of
+    the transaction that records the fan-out. ``marker`` (a file) says whether
+    that happened already.
+    """
+    import psycopg
+    from django.db import connection
+
+    children = [sub(nap_square, i, 0.0) for i in range(n)]
+    if os.path.exists(marker):
+        return sum(fan_out(children, retries=0).values())
+    open(marker, "w").close()
+    pid = _query("SELECT pg_backend_pid()")
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    statements = 0
+
+    def end_session_at_second_statement(execute, sql, params_, many, context):
+        nonlocal statements
+        if connection.in_atomic_block:
+            statements += 1
+            if statements == 2:
+                with psycopg.connect(**params, autocommit=True) as other:
+                    other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return execute(sql, params_, many, context)
+
+    with connection.execute_wrapper(end_session_at_second_statement):
+        return sum(fan_out(children, retries=0).values())
+
+
 @job("demo.block")
 def block(seconds: float) -> float:
     """One C call of ``seconds`` (no bytecode runs meanwhile: an exception raised into it waits)."""

@@ -89,6 +89,20 @@ def test_a_postgresql_restart_costs_no_job_an_attempt(run_worker) -> None:
     worker.terminate()
 
 
+@pytest.mark.postgres_only
+def test_a_session_ended_inside_fan_out_costs_the_parent_no_attempt(run_worker, tmp_path: Path) -> None:
+    """The error escapes ``fan_out()``'s transaction, whose connection Django has replaced by then."""
+    worker = run_worker("--concurrency", "2")
+    parent = demo.fan_out_after_restart.enqueue(str(tmp_path / "ended"), 3)
+    wait_settled([parent], timeout=30)
+    assert failures([parent]) == {}, "the parent failed on the session the server ended"
+    row = Job.objects.get(pk=parent.pk)
+    assert (row.result, row.attempt) == (0 + 1 + 4, 1)
+    assert (tmp_path / "ended").exists()
+    assert "lost its database connection; it will run again" in worker.output()
+    worker.terminate()
+
+
 # --------------------------------------------------------------------------- 2. interrupted mid-query
 
 
