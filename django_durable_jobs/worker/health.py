@@ -105,7 +105,8 @@ def is_connection_error(exc: BaseException) -> bool:
     usable; a failing query on a healthy connection is the job's own error.
     The server's own word (the SQLSTATE) is read first: when the error
     escaped a ``transaction.atomic()`` block, Django has already closed the
-    connection whose rollback failed, so no broken connection is left to see.
+    connection whose rollback failed and opened a new one, so no broken
+    connection is left to see.
     """
     chain = list(_chain(exc))
     if any(_session_ended(error) for error in chain):
