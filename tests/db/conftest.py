@@ -50,3 +50,18 @@ def without_function() -> Callable[[str, str, str], AbstractContextManager[Any]]
         assert getattr(store, cached) is True
 
     return dropped
+
+
+@pytest.fixture
+def other_session(is_postgres: bool) -> Iterator[Any]:
+    """A second session on the test database, outside Django (psycopg, autocommit): PostgreSQL only."""
+    if not is_postgres:
+        pytest.skip("a second session outside Django is a PostgreSQL test")
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    for key in ("cursor_factory", "context", "prepare_threshold"):  # Django's, not connect()'s
+        params.pop(key, None)
+    with psycopg.connect(**params, autocommit=True) as session:
+        yield session

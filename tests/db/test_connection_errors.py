@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import psycopg
+from typing import Any
+
 import pytest
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 
@@ -12,30 +13,18 @@ from django_durable_jobs.worker.health import is_connection_error
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def terminate_own_session() -> None:
-    """What a server restart does to this thread's session, done from another connection."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    with psycopg.connect(**params, autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
-
-
-def test_a_session_ended_inside_a_transaction_is_a_lost_connection(is_postgres: bool) -> None:
+def test_a_session_ended_inside_a_transaction_is_a_lost_connection(other_session: Any) -> None:
     """Django replaces the connection whose rollback failed: only the SQLSTATE is left to tell.
 
     A workflow's ``fan_out()`` writes in such a block; the fault test saw its
     parent fail, its attempt spent, when a restart landed there.
     """
-    if not is_postgres:
-        pytest.skip("terminating a session needs PostgreSQL")
     with pytest.raises(OperationalError) as caught:
         with transaction.atomic():
             Job.objects.count()  # the transaction has begun
             ended = connection.connection
-            terminate_own_session()
+            # What a server restart does to this session, done from another one.
+            other_session.execute("SELECT pg_terminate_backend(%s)", [ended.info.backend_pid])
             Job.objects.count()
     assert ended.closed and connection.connection is not ended, "Django reconnected when it left the block"
     assert connection.is_usable(), "so no broken connection is left to see"

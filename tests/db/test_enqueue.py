@@ -164,30 +164,24 @@ def test_enqueue_many_of_identical_calls_makes_one_row_each() -> None:
 
 @pytest.mark.postgres_only
 @pytest.mark.parametrize("many", [False, True])
-def test_workers_are_notified_on_commit_only(many) -> None:
-    import psycopg
-    from django.db import connection
-
+def test_workers_are_notified_on_commit_only(many, other_session) -> None:
     from django_durable_jobs.storage.postgres import WORK_CHANNEL
 
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context", "prepare_threshold"):
-        params.pop(key, None)
-    with psycopg.connect(**params, autocommit=True) as listener:
-        listener.execute(f"LISTEN {WORK_CHANNEL}")
+    listener = other_session
+    listener.execute(f"LISTEN {WORK_CHANNEL}")
 
-        def enqueue() -> None:
-            if many:
-                demo.add.using(queue="notified").enqueue_many([((1, 2), {}), ((3, 4), {})])
-            else:
-                demo.add.using(queue="notified").enqueue(1, 2)
+    def enqueue() -> None:
+        if many:
+            demo.add.using(queue="notified").enqueue_many([((1, 2), {}), ((3, 4), {})])
+        else:
+            demo.add.using(queue="notified").enqueue(1, 2)
 
-        with pytest.raises(RuntimeError), transaction.atomic():
-            enqueue()
-            raise RuntimeError("roll back")
-        assert [n.payload for n in listener.notifies(timeout=0.5)] == []
+    with pytest.raises(RuntimeError), transaction.atomic():
         enqueue()
-        assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["notified"]
+        raise RuntimeError("roll back")
+    assert [n.payload for n in listener.notifies(timeout=0.5)] == []
+    enqueue()
+    assert [n.payload for n in listener.notifies(timeout=2, stop_after=1)] == ["notified"]
 
 
 def test_the_postgres_bulk_insert_writes_every_column_a_new_job_can_have() -> None:
